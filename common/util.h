@@ -1,0 +1,30 @@
+/* Small helpers every binary uses: clocks, file reads, fd flags, container_of. */
+#ifndef VSCALE_UTIL_H
+#define VSCALE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
+
+/* CLOCK_MONOTONIC in ms / µs */
+uint64_t util_now_ms(void);
+uint64_t util_now_us(void);
+
+/* Reads a whole small file (at most cap-1 bytes) and NUL-terminates it. Returns the length or
+ * -errno. */
+ssize_t util_read_file(const char *path, char *buf, size_t cap);
+/* Same for dir + "/" + rel. */
+ssize_t util_read_file_at(const char *dir, const char *rel, char *buf, size_t cap);
+/* Writes s to an existing file (sysfs style: one write). Returns 0 or -errno. */
+int util_write_file(const char *path, const char *s);
+/* Writes data to path atomically (temp file, fsync, rename). Returns 0 or -errno. */
+int util_write_atomic(const char *path, const void *data, size_t len);
+
+int util_set_nonblock(int fd);
+/* 64 random bits from getrandom(); falls back to time and pid. */
+uint64_t util_random64(void);
+
+#endif

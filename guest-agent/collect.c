@@ -1,0 +1,502 @@
+/* The guest's metric collector: /proc and /sys under a root directory -> struct sample.
+ * Every file is opened relative to a directory fd kept on the root (one openat per file), read
+ * into the collector's scratch buffer and parsed in place; a figure that cannot be read is left
+ * absent. Rates (busy %, steal %, per-thread %) come from the previous call's counters. */
+#include "collect.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "threads.h"
+
+#define SCRATCH_LEN 8192 /* /proc/stat with a long intr line is cut: only the head is used */
+#define DIRENT_BUF  4096
+#define MEM_DIR     "sys/devices/system/memory"
+#define CPU_DIR     "sys/devices/system/cpu"
+
+struct cpu_times {
+	uint64_t total; /* user..steal: guest time is already inside user and nice */
+	uint64_t idle;  /* idle + iowait */
+	uint64_t steal;
+};
+
+struct collector {
+	int root_fd;
+	char *proc_dir; /* <root>/proc, for the thread scan of a fake tree */
+	struct collect_opts opts;
+
+	struct threads *threads;
+	struct thread_source *src; /* live system only */
+	struct thread_tick *ticks; /* reused between samples */
+	size_t ticks_cap;
+
+	bool have_prev;
+	uint64_t prev_ms;
+	bool have_cpu;
+	struct cpu_times prev_cpu;
+
+	char scratch[SCRATCH_LEN];
+};
+
+void collect_opts_default(struct collect_opts *o)
+{
+	o->top_threads = 5;
+	o->saturation_pct = 95;
+	o->saturation_samples = 3;
+	o->rest_idle_pct = 50;
+	o->scan_threads = true;
+}
+
+/* Reads <dirfd>/rel into buf (NUL-terminated): one openat, one read unless buf fills up. */
+static ssize_t read_at(int dirfd, const char *rel, char *buf, size_t cap)
+{
+	size_t len = 0;
+	int fd;
+
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		len += (size_t)r;
+		if (r == 0 || len < cap - 1)
+			break; /* a short read is the end of a /proc, /sys or regular file */
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+static char *next_line(char *p)
+{
+	p = strchr(p, '\n');
+	return p ? p + 1 : NULL;
+}
+
+/* "cpu  user nice system idle iowait irq softirq steal guest guest_nice": at least 4 values. */
+static int parse_cpu_line(const char *p, struct cpu_times *ret)
+{
+	uint64_t v[8] = {0};
+	unsigned n;
+	char *end;
+
+	p += 3;
+	for (n = 0; n < 8; n++) {
+		v[n] = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		p = end;
+	}
+	if (n < 4)
+		return -EINVAL;
+	ret->total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+	ret->idle = v[3] + v[4];
+	ret->steal = v[7];
+	return 0;
+}
+
+/* Counts the "cpuN" lines (online CPUs); -ENODATA when the buffer was cut among them. */
+static int count_cpu_lines(char *p)
+{
+	int n = 0;
+
+	for (p = next_line(p); p && *p; p = next_line(p)) {
+		if (strncmp(p, "cpu", 3) != 0)
+			return n;
+		n++;
+	}
+	return -ENODATA;
+}
+
+static void rate_cpu(struct collector *c, const struct cpu_times *now, struct sample *ret)
+{
+	const struct cpu_times *old = &c->prev_cpu;
+	uint64_t dt, didle, dsteal;
+
+	if (!c->have_cpu || now->total <= old->total || now->idle < old->idle ||
+	    now->steal < old->steal)
+		return; /* first call, or counters went back (CPU unplugged): no rate this time */
+	dt = now->total - old->total;
+	didle = now->idle - old->idle;
+	dsteal = now->steal - old->steal;
+	if (didle + dsteal > dt)
+		return;
+	ret->cpu_busy_pct = (float)((double)(dt - didle - dsteal) * 100.0 / (double)dt);
+	ret->cpu_steal_pct = (float)((double)dsteal * 100.0 / (double)dt);
+	SAMPLE_SET(ret, SF_CPU_BUSY);
+	SAMPLE_SET(ret, SF_CPU_STEAL);
+}
+
+static int read_proc_stat(struct collector *c, struct sample *ret, int *ret_cpu_lines)
+{
+	struct cpu_times now;
+	ssize_t len;
+
+	*ret_cpu_lines = -ENODATA;
+	len = read_at(c->root_fd, "proc/stat", c->scratch, sizeof(c->scratch));
+	if (len < 0)
+		return (int)len;
+	if (strncmp(c->scratch, "cpu ", 4) != 0 || parse_cpu_line(c->scratch, &now) < 0)
+		return -EINVAL;
+	rate_cpu(c, &now, ret);
+	c->prev_cpu = now;
+	c->have_cpu = true;
+	*ret_cpu_lines = count_cpu_lines(c->scratch);
+	return 0;
+}
+
+/* "0-3,5\n" -> 5. */
+static int parse_cpu_list(const char *p, uint32_t *ret)
+{
+	uint32_t n = 0;
+
+	while (*p && *p != '\n') {
+		unsigned long a, b;
+		char *end;
+
+		a = strtoul(p, &end, 10);
+		if (end == p)
+			return -EINVAL;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = strtoul(p + 1, &end, 10);
+			if (end == p + 1 || b < a)
+				return -EINVAL;
+			p = end;
+		}
+		n += (uint32_t)(b - a + 1);
+		if (*p == ',')
+			p++;
+		else if (*p && *p != '\n')
+			return -EINVAL;
+	}
+	if (n == 0)
+		return -EINVAL;
+	*ret = n;
+	return 0;
+}
+
+static int read_cpu_list(struct collector *c, const char *rel, uint32_t *ret)
+{
+	char buf[256];
+	ssize_t len = read_at(c->root_fd, rel, buf, sizeof(buf));
+
+	return len < 0 ? (int)len : parse_cpu_list(buf, ret);
+}
+
+static void read_cpus(struct collector *c, int cpu_lines, struct sample *ret)
+{
+	if (read_cpu_list(c, CPU_DIR "/online", &ret->cpus_online) == 0) {
+		SAMPLE_SET(ret, SF_CPU_ONLINE);
+	} else if (cpu_lines > 0) {
+		ret->cpus_online = (uint32_t)cpu_lines;
+		SAMPLE_SET(ret, SF_CPU_ONLINE);
+	}
+	if (read_cpu_list(c, CPU_DIR "/present", &ret->cpus_present) == 0)
+		SAMPLE_SET(ret, SF_CPU_PRESENT);
+}
+
+static int read_loadavg(struct collector *c, struct sample *ret)
+{
+	char buf[128];
+	ssize_t len = read_at(c->root_fd, "proc/loadavg", buf, sizeof(buf));
+	char *p = buf, *end;
+	float v[3];
+
+	if (len < 0)
+		return (int)len;
+	for (int i = 0; i < 3; i++) {
+		v[i] = strtof(p, &end);
+		if (end == p)
+			return -EINVAL;
+		p = end;
+	}
+	ret->load1 = v[0];
+	ret->load5 = v[1];
+	ret->load15 = v[2];
+	SAMPLE_SET(ret, SF_LOAD);
+	return 0;
+}
+
+/* "some avg10=1.23 avg60=... total=N\nfull avg10=..." -> the two avg10 figures. */
+static int read_psi(struct collector *c, const char *rel, float *some, float *full,
+                    enum sample_field some_bit, enum sample_field full_bit, struct sample *ret)
+{
+	char buf[256];
+	ssize_t len = read_at(c->root_fd, rel, buf, sizeof(buf));
+
+	if (len < 0)
+		return (int)len;
+	for (char *p = buf; p && *p; p = next_line(p)) {
+		bool is_some = strncmp(p, "some avg10=", 11) == 0;
+		char *end;
+		float v;
+
+		if (!is_some && strncmp(p, "full avg10=", 11) != 0)
+			continue;
+		v = strtof(p + 11, &end);
+		if (end == p + 11)
+			continue;
+		*(is_some ? some : full) = v;
+		SAMPLE_SET(ret, is_some ? some_bit : full_bit);
+	}
+	return 0;
+}
+
+static int read_meminfo(struct collector *c, struct sample *ret)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+	        {"MemTotal:", offsetof(struct sample, mem_total_kib)},
+	        {"MemFree:", offsetof(struct sample, mem_free_kib)},
+	        {"MemAvailable:", offsetof(struct sample, mem_avail_kib)},
+	        {"SwapTotal:", offsetof(struct sample, swap_total_kib)},
+	        {"SwapFree:", offsetof(struct sample, swap_free_kib)},
+	};
+	unsigned found = 0;
+	ssize_t len;
+
+	len = read_at(c->root_fd, "proc/meminfo", c->scratch, sizeof(c->scratch));
+	if (len < 0)
+		return (int)len;
+	for (char *p = c->scratch; p && *p; p = next_line(p)) {
+		for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			size_t klen = strlen(keys[i].key);
+			char *end;
+			uint64_t v;
+
+			if (strncmp(p, keys[i].key, klen) != 0)
+				continue;
+			v = strtoull(p + klen, &end, 10);
+			if (end != p + klen) {
+				memcpy((char *)ret + keys[i].off, &v, sizeof(v));
+				found |= 1u << i;
+			}
+			break;
+		}
+	}
+	if (found & 1u)
+		SAMPLE_SET(ret, SF_MEM_TOTAL);
+	if (found & 2u)
+		SAMPLE_SET(ret, SF_MEM_FREE);
+	if (found & 4u)
+		SAMPLE_SET(ret, SF_MEM_AVAIL);
+	if ((found & 24u) == 24u)
+		SAMPLE_SET(ret, SF_SWAP);
+	return found ? 0 : -EINVAL;
+}
+
+/* "memoryN" with N at most 10 digits. */
+static bool is_block_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len < 7 || len > 16 || strncmp(name, "memory", 6) != 0)
+		return false;
+	for (name += 6; *name; name++) {
+		if (*name < '0' || *name > '9')
+			return false;
+	}
+	return true;
+}
+
+/* One memoryN directory: its state and, when online, the zone it is in. */
+static void count_block(int memfd, const char *name, struct sample *ret)
+{
+	size_t nlen = strlen(name);
+	char rel[32], buf[64];
+
+	memcpy(rel, name, nlen);
+	memcpy(rel + nlen, "/state", sizeof("/state"));
+	if (read_at(memfd, rel, buf, sizeof(buf)) < 0 || strncmp(buf, "online", 6) != 0 ||
+	    (buf[6] != '\n' && buf[6] != '\0'))
+		return;
+	ret->mem_blocks_online++;
+	memcpy(rel + nlen, "/valid_zones", sizeof("/valid_zones"));
+	if (read_at(memfd, rel, buf, sizeof(buf)) >= 0 && strncmp(buf, "Movable", 7) == 0 &&
+	    (buf[7] == '\n' || buf[7] == ' ' || buf[7] == '\0'))
+		ret->mem_blocks_movable++;
+}
+
+static int read_mem_blocks(struct collector *c, struct sample *ret)
+{
+	char dbuf[DIRENT_BUF] __attribute__((aligned(8)));
+	char buf[64], *end;
+	uint64_t block_bytes;
+	ssize_t nread;
+	int memfd, r = 0;
+
+	memfd = openat(c->root_fd, MEM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (memfd < 0)
+		return -errno;
+	if (read_at(memfd, "block_size_bytes", buf, sizeof(buf)) < 0) {
+		r = -ENODATA;
+		goto out_close;
+	}
+	block_bytes = strtoull(buf, &end, 16);
+	if (end == buf || block_bytes == 0) {
+		r = -EINVAL;
+		goto out_close;
+	}
+	while ((nread = getdents64(memfd, dbuf, sizeof(dbuf))) > 0) {
+		for (ssize_t off = 0; off < nread;) {
+			struct dirent64 *d = (struct dirent64 *)(dbuf + off);
+
+			off += d->d_reclen;
+			if (is_block_name(d->d_name))
+				count_block(memfd, d->d_name, ret);
+		}
+	}
+	if (nread < 0) {
+		r = -errno;
+		ret->mem_blocks_online = ret->mem_blocks_movable = 0;
+		goto out_close;
+	}
+	ret->mem_block_kib = block_bytes / 1024;
+	SAMPLE_SET(ret, SF_MEM_BLOCKS);
+out_close:
+	close(memfd);
+	return r;
+}
+
+static int read_rootfs(struct collector *c, struct sample *ret)
+{
+	struct statvfs st;
+
+	if (fstatvfs(c->root_fd, &st) < 0)
+		return -errno;
+	ret->rootfs_size_kib = (uint64_t)st.f_blocks * st.f_frsize / 1024;
+	ret->rootfs_used_kib = (uint64_t)(st.f_blocks - st.f_bfree) * st.f_frsize / 1024;
+	SAMPLE_SET(ret, SF_ROOTFS);
+	return 0;
+}
+
+static void scan_threads(struct collector *c, uint64_t now_ms, struct sample *ret)
+{
+	double busy_cores = -1;
+	int n;
+
+	if (c->src)
+		n = threads_scan_libproc2(c->src, &c->ticks, &c->ticks_cap);
+	else
+		n = threads_scan_dir(c->proc_dir, &c->ticks, &c->ticks_cap);
+	if (n < 0)
+		return;
+	if (SAMPLE_HAS(ret, SF_CPU_BUSY) && SAMPLE_HAS(ret, SF_CPU_ONLINE))
+		busy_cores = ret->cpu_busy_pct * ret->cpus_online / 100.0;
+	threads_update(c->threads, c->ticks, (size_t)n, now_ms, busy_cores,
+	               SAMPLE_HAS(ret, SF_CPU_ONLINE) ? ret->cpus_online : 0, c->opts.top_threads,
+	               ret);
+}
+
+int collect_sample(struct collector *c, uint64_t now_ms, struct sample *ret)
+{
+	int cpu_lines, r, err = 0;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->mono_ms = now_ms;
+	if (c->have_prev && now_ms > c->prev_ms) {
+		uint64_t d = now_ms - c->prev_ms;
+
+		ret->interval_ms = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		SAMPLE_SET(ret, SF_INTERVAL);
+	}
+	c->have_prev = true;
+	c->prev_ms = now_ms;
+
+	if ((r = read_proc_stat(c, ret, &cpu_lines)) < 0)
+		err = r;
+	read_cpus(c, cpu_lines, ret);
+	if ((r = read_loadavg(c, ret)) < 0 && !err)
+		err = r;
+	read_psi(c, "proc/pressure/cpu", &ret->psi_cpu_some_avg10, &ret->psi_cpu_full_avg10,
+	         SF_PSI_CPU_SOME, SF_PSI_CPU_FULL, ret);
+	if ((r = read_meminfo(c, ret)) < 0 && !err)
+		err = r;
+	read_psi(c, "proc/pressure/memory", &ret->psi_mem_some_avg10, &ret->psi_mem_full_avg10,
+	         SF_PSI_MEM_SOME, SF_PSI_MEM_FULL, ret);
+	read_mem_blocks(c, ret);
+	read_rootfs(c, ret);
+	if (c->threads)
+		scan_threads(c, now_ms, ret);
+
+	if ((ret->has & ~(1u << SF_INTERVAL)) == 0)
+		return err ? err : -ENODATA;
+	return 0;
+}
+
+struct collector *collect_new(const char *root, const struct collect_opts *opts)
+{
+	struct collector *c;
+	size_t len = strlen(root);
+	int r = -ENOMEM;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->opts = *opts;
+	c->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->root_fd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	c->proc_dir = malloc(len + sizeof("/proc"));
+	if (!c->proc_dir)
+		goto out_close;
+	memcpy(c->proc_dir, root, len);
+	memcpy(c->proc_dir + len, "/proc", sizeof("/proc"));
+	if (!opts->scan_threads)
+		return c;
+
+	c->threads = threads_new((unsigned)sysconf(_SC_CLK_TCK), opts->saturation_pct,
+	                         opts->saturation_samples, opts->rest_idle_pct);
+	if (!c->threads)
+		goto out_close;
+	if (strcmp(root, "/") == 0) {
+		c->src = threads_source_new();
+		if (!c->src) {
+			r = -errno;
+			goto out_close;
+		}
+	}
+	return c;
+out_close:
+	threads_free(c->threads);
+	free(c->proc_dir);
+	close(c->root_fd);
+out_free:
+	free(c);
+	errno = -r;
+	return NULL;
+}
+
+void collect_free(struct collector *c)
+{
+	if (!c)
+		return;
+	threads_source_free(c->src);
+	threads_free(c->threads);
+	free(c->ticks);
+	free(c->proc_dir);
+	if (c->root_fd >= 0)
+		close(c->root_fd);
+	free(c);
+}
