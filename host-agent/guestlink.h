@@ -1,0 +1,51 @@
+/* The host end of one guest stream: a unix socket (the channel's socket that QEMU listens on,
+ * or a fake guest's in tests), framed with common/frame.c, on the caller's libev loop.
+ *
+ * It connects, decodes frames and hands each one up; bytes that do not frame or decode are
+ * counted, never trusted. When the stream ends it reconnects with backoff until stopped. */
+#ifndef VSCALE_GUESTLINK_H
+#define VSCALE_GUESTLINK_H
+
+#include <ev.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+struct guestlink;
+
+struct guestlink_ops {
+	void (*up)(struct guestlink *gl);
+	void (*down)(struct guestlink *gl);
+	void (*frame)(struct guestlink *gl, const struct frame *f);
+};
+
+struct guestlink {
+	struct ev_loop *loop;
+	ev_io io;
+	ev_timer retry;
+	int fd;
+	bool up;
+	bool started;
+	char path[108]; /* sun_path: a longer path cannot be connected to */
+	uint32_t retry_ms;
+	const struct guestlink_ops *ops;
+	struct frame_dec dec;
+	uint8_t *out; /* pending output (requests are rare and small); NULL when empty */
+	size_t out_len;
+	uint64_t bytes_in;
+	uint64_t connects;
+};
+
+/* Prepares gl (caller storage); nothing happens until guestlink_start(). */
+void guestlink_init(struct guestlink *gl, struct ev_loop *loop, const struct guestlink_ops *ops);
+/* Connects to path now and again whenever the stream ends. -ENAMETOOLONG for a path that does
+ * not fit a unix socket address. */
+int guestlink_start(struct guestlink *gl, const char *path);
+/* Disconnects and stops retrying; frees the buffers. gl may be started again. */
+void guestlink_stop(struct guestlink *gl);
+/* Sends one frame. 0, -ENOTCONN, or -ENOBUFS when too much is already queued. */
+int guestlink_send(struct guestlink *gl, enum frame_type type, const uint8_t *payload, size_t len);
+
+#endif

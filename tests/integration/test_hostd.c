@@ -1,0 +1,441 @@
+/* End to end: the real vscale-hostd on libvirt's test driver (a node file written here whose
+ * domains' vscale channels are this test's sockets) against fake guests. Asserts decisions and
+ * their outcomes from hostd's decision log and the requests the guests received:
+ * CPU growth to the policy max and back, single-thread saturation held, memory growth, a shrink
+ * acked and one refused, no action on stale data, hostile input rejected while others go on,
+ * config errors as file:line, SIGHUP with a bad file, and a restart that picks VMs up again.
+ * Usage: test_hostd PATH-TO-vscale-hostd */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fakeguest.h"
+#include "util.h"
+#include "wire.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			passed++;                                                                  \
+		} else {                                                                           \
+			failed++;                                                                  \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+enum { CPU1, SAT1, MEM1, SHRINK1, REFUSE1, STALE1, HOSTILE1, NVM };
+static const char *names[NVM] = {"cpu1",    "sat1",   "mem1",    "shrink1",
+                                 "refuse1", "stale1", "hostile1"};
+static struct fakeguest g[NVM];
+static char dir[64] = "/tmp/vscale-hostd-it-XXXXXX";
+static char declog_path[256], log_path[256], conf_path[256];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static void write_node(void)
+{
+	char path[256], dom[2048];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/node.xml", dir);
+	f = fopen(path, "w");
+	fprintf(f, "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>8</active><max>8</max>"
+	           "<nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads>"
+	           "</cpu><memory>33554432</memory>\n");
+	for (int i = 0; i < NVM; i++) {
+		/* balloon domains: <memory> 4 GiB is the ceiling; they start at 2 GiB */
+		snprintf(dom, sizeof(dom),
+		         "<domain type='test'><name>%s</name>"
+		         "<uuid>22222222-0000-0000-0000-00000000000%d</uuid>"
+		         "<memory unit='KiB'>4194304</memory>"
+		         "<currentMemory unit='KiB'>2097152</currentMemory>"
+		         "<vcpu current='1'>4</vcpu><os><type arch='x86_64'>hvm</type></os>"
+		         "<devices><channel type='unix'><source mode='bind' path='%s/%s.sock'/>"
+		         "<target type='virtio' name='org.vscale.agent.0'/></channel>"
+		         "<memballoon model='virtio'/></devices></domain>\n",
+		         names[i], i, dir, names[i]);
+		fputs(dom, f);
+	}
+	fputs("</node>\n", f);
+	fclose(f);
+}
+
+static void write_conf(const char *extra)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text),
+	         "[host]\nuri = test://%s/node.xml\nreserve-cpus = 0\nreserve-memory = 0\n"
+	         "memory-total = 32G\n"
+	         "interval = 200ms\nop-timeout = 3s\nstate-dir = %s/state\n\n"
+	         "[policy fast]\nvcpus = 1..3\nmemory = 1G..3G\ncpu-up = 80%%\ncpu-down = 30%%\n"
+	         "cpu-up-for = 1s\ncpu-down-for = 2s\nvcpu-cooldown-up = 1s\n"
+	         "vcpu-cooldown-down = 1s\nmem-available-up = 15%%\nmem-available-down = 50%%\n"
+	         "mem-up-for = 1s\nmem-down-for = 2s\nmem-step-up = 512M\nmem-step-down = 512M\n"
+	         "mem-margin = 256M\nmem-cooldown-up = 1s\nmem-cooldown-down = 1500ms\n"
+	         "stale-after = 1s\n\n[vm *]\npolicy = fast\n%s",
+	         dir, dir, extra);
+	write_file(conf_path, text);
+}
+
+static pid_t start_hostd(const char *bin)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 2);
+		execl(bin, bin, "--config", conf_path, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int stop(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* ---- the decision log ---- */
+
+struct entry {
+	double ts;
+	char vm[32], action[16], reason[16], outcome[16];
+	unsigned v0, v1;
+	unsigned long long m0, m1;
+};
+
+static struct entry entries[4096];
+static int nentries;
+static long declog_off;
+
+static void field(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[32];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	out[0] = '\0';
+	p = strstr(line, pat);
+	if (!p)
+		return;
+	for (p += strlen(pat); *p && *p != '"' && n + 1 < cap; p++)
+		out[n++] = *p;
+	out[n] = '\0';
+}
+
+/* Reads new decision-log lines; applies what a real guest would see after plug/resize. */
+static void follow_declog(void)
+{
+	FILE *f = fopen(declog_path, "r");
+	char line[4096];
+
+	if (!f)
+		return;
+	fseek(f, declog_off, SEEK_SET);
+	while (fgets(line, sizeof(line), f) && nentries < 4096) {
+		struct entry *e = &entries[nentries++];
+		const char *p;
+
+		sscanf(line, "{\"ts\":%lf", &e->ts);
+		field(line, "vm", e->vm, sizeof(e->vm));
+		field(line, "action", e->action, sizeof(e->action));
+		field(line, "reason", e->reason, sizeof(e->reason));
+		field(line, "outcome", e->outcome, sizeof(e->outcome));
+		if ((p = strstr(line, "\"vcpus\":[")))
+			sscanf(p, "\"vcpus\":[%u,%u]", &e->v0, &e->v1);
+		if ((p = strstr(line, "\"mem_kib\":[")))
+			sscanf(p, "\"mem_kib\":[%llu,%llu]", &e->m0, &e->m1);
+		for (int i = 0; i < NVM; i++) {
+			if (strcmp(e->vm, names[i]) || strcmp(e->outcome, "started"))
+				continue;
+			/* the guest kernel sees the new vCPU / memory: vscale-guestd onlines it */
+			if (!strcmp(e->action, "vcpu-up") && e->v1 > g[i].cpus_present) {
+				g[i].cpus_present = e->v1;
+				g[i].cpus_online = e->v1;
+			}
+			if (!strcmp(e->action, "mem-up"))
+				g[i].mem_total_kib += e->m1 - e->m0;
+		}
+	}
+	declog_off = ftell(f);
+	fclose(f);
+}
+
+static int count(const char *vm, const char *action, const char *outcome)
+{
+	int n = 0;
+
+	for (int i = 0; i < nentries; i++)
+		if (!strcmp(entries[i].vm, vm) && (!action || !strcmp(entries[i].action, action)) &&
+		    (!outcome || !strcmp(entries[i].outcome, outcome)))
+			n++;
+	return n;
+}
+
+static const struct entry *last(const char *vm, const char *action, const char *outcome)
+{
+	for (int i = nentries; i-- > 0;)
+		if (!strcmp(entries[i].vm, vm) && !strcmp(entries[i].action, action) &&
+		    (!outcome || !strcmp(entries[i].outcome, outcome)))
+			return &entries[i];
+	return NULL;
+}
+
+/* Runs the fake guests for ms, a sample every 200 ms, following the decision log. */
+static void run_for(int ms)
+{
+	uint64_t end = util_now_ms() + (uint64_t)ms, next = 0;
+
+	while (util_now_ms() < end) {
+		uint64_t now = util_now_ms();
+
+		if (now >= next) {
+			fg_tick(g, NVM, now);
+			next = now + 200;
+		}
+		fg_poll(g, NVM, 20);
+		follow_declog();
+	}
+}
+
+static bool log_has(const char *needle)
+{
+	char buf[1 << 20];
+
+	return util_read_file(log_path, buf, sizeof(buf)) > 0 && strstr(buf, needle);
+}
+
+static double now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void hostile_input(void)
+{
+	uint8_t junk[4096], payload[512], frame[600];
+	struct sample s = {0};
+	int n, m;
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 131 + 7);
+	fg_raw(&g[HOSTILE1], junk, sizeof(junk));
+	/* a well-framed sample with absurd values: NaN busy is refused by the decoder */
+	s.seq = 1000000;
+	s.mono_ms = 1;
+	s.cpu_busy_pct = 0.0f / 0.0f;
+	s.has = 1u << SF_CPU_BUSY;
+	n = wire_encode_sample(&s, payload, sizeof(payload));
+	m = frame_encode(FRAME_SAMPLE, payload, (size_t)n, frame, sizeof(frame));
+	fg_raw(&g[HOSTILE1], frame, (size_t)m);
+	/* a replayed sequence number */
+	s.cpu_busy_pct = 50;
+	s.seq = 1;
+	n = wire_encode_sample(&s, payload, sizeof(payload));
+	m = frame_encode(FRAME_SAMPLE, payload, (size_t)n, frame, sizeof(frame));
+	fg_raw(&g[HOSTILE1], frame, (size_t)m);
+}
+
+static void scenario(const char *bin)
+{
+	const struct entry *e;
+	double stale_resume;
+	pid_t pid;
+	int st;
+
+	write_conf("");
+	for (int i = 0; i < NVM; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s.sock", dir, names[i]);
+		if (fg_init(&g[i], path, 1, 1900 * 1024) < 0) {
+			perror(path);
+			exit(2);
+		}
+	}
+	g[CPU1].busy_pct = 95;
+	g[SAT1].busy_pct = 100;
+	g[SAT1].saturated = true;
+	g[MEM1].avail_pct = 5;
+	g[SHRINK1].avail_pct = 85;
+	g[REFUSE1].avail_pct = 85;
+	g[REFUSE1].reply_mode = FG_REFUSE;
+	g[STALE1].avail_pct = 85;
+	g[STALE1].busy_pct = 2;
+
+	pid = start_hostd(bin);
+	run_for(1900);
+	g[STALE1].sending = false; /* 1.9 s of idle, under the 2 s down window: then silence */
+	hostile_input();
+	run_for(3000);
+	g[STALE1].sending = true;
+	stale_resume = now_wall();
+	run_for(4000);
+	g[CPU1].busy_pct = 3; /* load stops */
+	run_for(6000);
+	follow_declog();
+
+	/* CPU: up step by step to the policy max, never beyond, then back down to the min */
+	CHECK(count("cpu1", "vcpu-up", "done") == 2, "cpu1: %d vcpu-up done, want 2 (1->2->3)",
+	      count("cpu1", "vcpu-up", "done"));
+	e = last("cpu1", "vcpu-up", "done");
+	CHECK(e && e->v1 == 3, "cpu1: last vcpu-up to %u, want 3", e ? e->v1 : 0);
+	CHECK(count("cpu1", "vcpu-down", "done") >= 1, "cpu1 never scaled down");
+	CHECK(g[CPU1].last_vcpus_req >= 1 && g[CPU1].cpus_online == 1,
+	      "cpu1: guest has %u online after the load stopped, want 1", g[CPU1].cpus_online);
+	/* saturation: reported, no vCPU for it */
+	CHECK(count("sat1", "vcpu-up", NULL) == 0, "sat1 got a vCPU for a single thread");
+	CHECK(count("sat1", "hold", "hold") >= 1 && last("sat1", "hold", "hold") &&
+	              !strcmp(last("sat1", "hold", "hold")->reason, "saturated"),
+	      "sat1: no saturated hold in the decision log");
+	/* memory growth to the policy max (3 GiB), never above */
+	CHECK(count("mem1", "mem-up", "done") >= 1, "mem1 never grew");
+	for (int i = 0; i < nentries; i++)
+		if (!strcmp(entries[i].vm, "mem1") && entries[i].m1 > 3145728)
+			CHECK(0, "mem1 grew past the policy max: %llu", entries[i].m1);
+	/* shrink: asked first, resized after the ack */
+	CHECK(count("shrink1", "mem-down", "done") >= 1, "shrink1 never shrank");
+	CHECK(g[SHRINK1].last_mem_req_kib > 0, "shrink1's guest was never asked");
+	/* refused shrink: recorded, paced by the cooldown, not retried in a loop */
+	CHECK(count("refuse1", "mem-down", "refused") >= 1, "refuse1: refusal not recorded");
+	CHECK(g[REFUSE1].refusals <= 10, "refuse1 asked %u times in 15 s: a retry loop",
+	      g[REFUSE1].refusals);
+	CHECK(count("refuse1", "mem-down", "done") == 0, "refuse1 shrank although refused");
+	/* stale data: nothing while silent, and a full window again after it resumed */
+	for (int i = 0; i < nentries; i++)
+		if (!strcmp(entries[i].vm, "stale1") && strcmp(entries[i].action, "hold") &&
+		    entries[i].ts < stale_resume + 1.8)
+			CHECK(0, "stale1: %s at %.1f s after resuming: acted on a broken window",
+			      entries[i].action, entries[i].ts - stale_resume);
+	/* hostile input: rejected, counted, hostd alive, and the hostile VM still decided on */
+	CHECK(log_has("vm 'hostile1': rejected"), "hostile input not reported in the log");
+	CHECK(kill(pid, 0) == 0, "hostd died");
+
+	/* SIGHUP with a broken config keeps the running one */
+	write_file(conf_path, "[host]\nreserve-cpus = lots\n");
+	kill(pid, SIGHUP);
+	run_for(500);
+	CHECK(log_has("keeping the running configuration"), "bad reload not reported");
+	CHECK(kill(pid, 0) == 0, "hostd died on a bad reload");
+	write_conf("");
+
+	/* restart: cooldowns and the grant were persisted, and the VMs are picked up again (the
+	 * test driver forgets its domains' sizes with the process, so no resizing is checked) */
+	st = stop(pid);
+	CHECK(st == 0, "hostd exit status %d on SIGTERM", st);
+	{
+		char path[300], buf[1024];
+
+		snprintf(path, sizeof(path), "%s/state/22222222-0000-0000-0000-000000000000.state",
+		         dir);
+		CHECK(util_read_file(path, buf, sizeof(buf)) > 0 &&
+		              strstr(buf, "vcpus_granted 1\n") && !strstr(buf, "vcpu_down_ms 0\n"),
+		      "cpu1 state not persisted: '%s'", buf);
+	}
+	pid = start_hostd(bin);
+	run_for(1500);
+	for (int i = 0; i < NVM; i++)
+		CHECK(g[i].hellos_sent == 2, "%s: %u sessions, want 2 (picked up after restart)",
+		      names[i], g[i].hellos_sent);
+	st = stop(pid);
+	CHECK(st == 0, "hostd exit status %d on SIGTERM after restart", st);
+}
+
+static void bad_configs(const char *bin)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	        {"[host]\nreserve-memory = 2Q\n", ":2: reserve-memory: "},
+	        {"[policy web]\nvcpus = 8..1\n", ":2: vcpus: "},
+	        {"[vm web*]\npolicy = nosuch\n", ":2: "},
+	        {"[hots]\nuri = x\n", ":1: unknown section [hots]"},
+	};
+	char out[256], cmd[1024], buf[4096];
+
+	snprintf(out, sizeof(out), "%s/err.txt", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		write_file(conf_path, cases[i].text);
+		snprintf(cmd, sizeof(cmd), "%s --config %s --print-config >/dev/null 2>%s", bin,
+		         conf_path, out);
+		rc = system(cmd);
+		CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "bad config %zu: exit %d", i,
+		      WEXITSTATUS(rc));
+		buf[0] = '\0';
+		util_read_file(out, buf, sizeof(buf));
+		snprintf(cmd, sizeof(cmd), "%s%s", conf_path, cases[i].want);
+		CHECK(strstr(buf, cmd) != NULL, "bad config %zu: message '%s' lacks '%s'", i, buf,
+		      cmd);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char cmd[300];
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-vscale-hostd\n", argv[0]);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir))
+		return 2;
+	snprintf(declog_path, sizeof(declog_path), "%s/state/decisions.jsonl", dir);
+	snprintf(log_path, sizeof(log_path), "%s/hostd.log", dir);
+	snprintf(conf_path, sizeof(conf_path), "%s/vscale.conf", dir);
+	write_node();
+	scenario(argv[1]);
+	bad_configs(argv[1]);
+	for (int i = 0; i < NVM; i++)
+		fg_fini(&g[i]);
+	if (failed) {
+		snprintf(cmd, sizeof(cmd), "tail -n 60 %s/hostd.log >&2", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no hostd log)\n");
+	} else {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
