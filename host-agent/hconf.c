@@ -72,6 +72,8 @@ static const struct key {
          "an operation not confirmed by then is recorded as failed"},
         {HOST(persistent), "persistent", K_BOOL, 0, 0, 0, 0, "no",
          "also write changes to the persistent domain definition"},
+        {HOST(vcpu_unplug), "vcpu-unplug", K_BOOL, 0, 0, 0, 0, "no",
+         "unplug vCPUs the guest offlined (KVM); no = keep them plugged and offline (TCG)"},
         {HOST(state_dir), "state-dir", K_PATH, 0, 0, 0, 0, "/var/lib/vscale",
          "per-VM cooldowns and last actions"},
         {HOST(decision_log), "decision-log", K_PATH, 0, 0, 0, F_EMPTY_OK, "",

@@ -35,7 +35,8 @@ struct host_conf {
 	uint64_t interval_ms;     /* expected guest sample interval; also the decision tick */
 	uint64_t op_timeout_ms;   /* an operation not confirmed by then is recorded as failed */
 	bool persistent;          /* also write vCPU/memory changes to the persistent definition */
-	char state_dir[PATH_MAX]; /* per-VM cooldowns and last actions: /var/lib/vscale */
+	bool vcpu_unplug; /* unplug offlined vCPUs; QEMU 7.2 under TCG cannot (PLATFORM.md) */
+	char state_dir[PATH_MAX];    /* per-VM cooldowns and last actions: /var/lib/vscale */
 	char decision_log[PATH_MAX]; /* JSON lines; "" = state_dir/decisions.jsonl */
 	enum log_level log_level;
 };

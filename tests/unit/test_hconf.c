@@ -79,6 +79,7 @@ static void assert_host_equal(const struct host_conf *a, const struct host_conf 
 	assert_int_equal(a->interval_ms, b->interval_ms);
 	assert_int_equal(a->op_timeout_ms, b->op_timeout_ms);
 	assert_int_equal(a->persistent, b->persistent);
+	assert_int_equal(a->vcpu_unplug, b->vcpu_unplug);
 	assert_string_equal(a->state_dir, b->state_dir);
 	assert_string_equal(a->decision_log, b->decision_log);
 	assert_int_equal(a->log_level, b->log_level);
@@ -96,6 +97,7 @@ static void assert_defaults(const struct hconf *c)
 	assert_int_equal(c->host.interval_ms, 1000);
 	assert_int_equal(c->host.op_timeout_ms, 30000);
 	assert_false(c->host.persistent);
+	assert_false(c->host.vcpu_unplug);
 	assert_string_equal(c->host.state_dir, "/var/lib/vscale");
 	assert_string_equal(c->host.decision_log, "");
 	assert_int_equal(c->host.log_level, LOG_LVL_INFO);
@@ -152,6 +154,7 @@ static void test_every_key(void **state)
 	assert_int_equal(c->host.interval_ms, 500);
 	assert_int_equal(c->host.op_timeout_ms, 45000);
 	assert_true(c->host.persistent);
+	assert_true(c->host.vcpu_unplug);
 	assert_string_equal(c->host.state_dir, "/tmp/vscale-state");
 	assert_string_equal(c->host.decision_log, "/tmp/vscale-state/log.jsonl");
 	assert_int_equal(c->host.log_level, LOG_LVL_DEBUG);
@@ -220,7 +223,7 @@ static void test_rules_and_matching(void **state)
 	assert_string_equal(c->rules[5].file, dir);
 	assert_int_equal(c->rules[5].line, 1);
 	assert_string_equal(c->rules[2].file, data("full/vscale.conf"));
-	assert_int_equal(c->rules[2].line, 57);
+	assert_int_equal(c->rules[2].line, 58); /* the [vm] section header in full/vscale.conf */
 
 	/* glob on the name; first match wins, also over conf.d/ */
 	r = hconf_match(c, "web-1", NULL);
