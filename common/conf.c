@@ -12,10 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int conf_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -62,18 +59,18 @@ int conf_parse_size_kib(const char *s, uint64_t *ret_kib, char *err, size_t errl
 	double v;
 
 	if (parse_number(s, &v, &end) < 0)
-		return fail(err, errlen, "'%s' is not a size (expected e.g. 512M, 2G)", s);
+		return conf_fail(err, errlen, "'%s' is not a size (expected e.g. 512M, 2G)", s);
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcasecmp(end, units[i].suffix) == 0) {
 			double kib = v * units[i].kib;
 
 			if (kib > 1e15)
-				return fail(err, errlen, "size '%s' is too large", s);
+				return conf_fail(err, errlen, "size '%s' is too large", s);
 			*ret_kib = (uint64_t)llround(kib);
 			return 0;
 		}
 	}
-	return fail(err, errlen, "'%s': unknown size unit (use K, M, G or T)", s);
+	return conf_fail(err, errlen, "'%s': unknown size unit (use K, M, G or T)", s);
 }
 
 int conf_parse_duration_ms(const char *s, uint64_t *ret_ms, char *err, size_t errlen)
@@ -87,19 +84,19 @@ int conf_parse_duration_ms(const char *s, uint64_t *ret_ms, char *err, size_t er
 	double v;
 
 	if (parse_number(s, &v, &end) < 0)
-		return fail(err, errlen, "'%s' is not a duration (expected e.g. 500ms, 30s, 5m)",
-		            s);
+		return conf_fail(err, errlen,
+		                 "'%s' is not a duration (expected e.g. 500ms, 30s, 5m)", s);
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcasecmp(end, units[i].suffix) == 0) {
 			double ms = v * units[i].ms;
 
 			if (ms > 1e12)
-				return fail(err, errlen, "duration '%s' is too long", s);
+				return conf_fail(err, errlen, "duration '%s' is too long", s);
 			*ret_ms = (uint64_t)llround(ms);
 			return 0;
 		}
 	}
-	return fail(err, errlen, "'%s': unknown duration unit (use ms, s, m or h)", s);
+	return conf_fail(err, errlen, "'%s': unknown duration unit (use ms, s, m or h)", s);
 }
 
 int conf_parse_percent(const char *s, double max_pct, double *ret_pct, char *err, size_t errlen)
@@ -108,9 +105,9 @@ int conf_parse_percent(const char *s, double max_pct, double *ret_pct, char *err
 	double v;
 
 	if (parse_number(s, &v, &end) < 0 || (strcmp(end, "%") != 0 && *end != '\0'))
-		return fail(err, errlen, "'%s' is not a percentage (expected e.g. 80%%)", s);
+		return conf_fail(err, errlen, "'%s' is not a percentage (expected e.g. 80%%)", s);
 	if (v > max_pct)
-		return fail(err, errlen, "%s is above %g%%", s, max_pct);
+		return conf_fail(err, errlen, "%s is above %g%%", s, max_pct);
 	*ret_pct = v;
 	return 0;
 }
@@ -121,9 +118,9 @@ int conf_parse_double(const char *s, double min, double max, double *ret, char *
 	double v;
 
 	if (parse_number(s, &v, &end) < 0 || *end != '\0')
-		return fail(err, errlen, "'%s' is not a number", s);
+		return conf_fail(err, errlen, "'%s' is not a number", s);
 	if (v < min || v > max)
-		return fail(err, errlen, "%s is out of range %g..%g", s, min, max);
+		return conf_fail(err, errlen, "%s is out of range %g..%g", s, min, max);
 	*ret = v;
 	return 0;
 }
@@ -137,16 +134,16 @@ int conf_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret, ch
 	while (*s == ' ' || *s == '\t')
 		s++;
 	if (!(*s >= '0' && *s <= '9'))
-		return fail(err, errlen, "'%s' is not a whole number", s);
+		return conf_fail(err, errlen, "'%s' is not a whole number", s);
 	errno = 0;
 	v = strtoull(s, &e, 10);
 	while (*e == ' ' || *e == '\t')
 		e++;
 	if (errno || *e != '\0')
-		return fail(err, errlen, "'%s' is not a whole number", s);
+		return conf_fail(err, errlen, "'%s' is not a whole number", s);
 	if (v < min || v > max)
-		return fail(err, errlen, "%llu is out of range %llu..%llu", v,
-		            (unsigned long long)min, (unsigned long long)max);
+		return conf_fail(err, errlen, "%llu is out of range %llu..%llu", v,
+		                 (unsigned long long)min, (unsigned long long)max);
 	*ret = v;
 	return 0;
 }
@@ -166,7 +163,7 @@ int conf_parse_bool(const char *s, bool *ret, char *err, size_t errlen)
 			return 0;
 		}
 	}
-	return fail(err, errlen, "'%s' is not a boolean (use yes or no)", s);
+	return conf_fail(err, errlen, "'%s' is not a boolean (use yes or no)", s);
 }
 
 /* Splits "a..b" into two strings in caller buffers; a value without ".." is both ends. */
@@ -198,12 +195,12 @@ int conf_parse_uint_range(const char *s, uint64_t min, uint64_t max, uint64_t *r
 	uint64_t lo, hi;
 
 	if (split_range(s, lo_s, hi_s, sizeof(lo_s)) < 0)
-		return fail(err, errlen, "'%s' is not a range (expected e.g. 1..8)", s);
+		return conf_fail(err, errlen, "'%s' is not a range (expected e.g. 1..8)", s);
 	if (conf_parse_uint(lo_s, min, max, &lo, sub, sizeof(sub)) < 0 ||
 	    conf_parse_uint(hi_s, min, max, &hi, sub, sizeof(sub)) < 0)
-		return fail(err, errlen, "range '%s': %s", s, sub);
+		return conf_fail(err, errlen, "range '%s': %s", s, sub);
 	if (lo > hi)
-		return fail(err, errlen, "range '%s': lower bound above upper bound", s);
+		return conf_fail(err, errlen, "range '%s': lower bound above upper bound", s);
 	*ret_lo = lo;
 	*ret_hi = hi;
 	return 0;
@@ -216,12 +213,13 @@ int conf_parse_size_range_kib(const char *s, uint64_t *ret_lo, uint64_t *ret_hi,
 	uint64_t lo, hi;
 
 	if (split_range(s, lo_s, hi_s, sizeof(lo_s)) < 0)
-		return fail(err, errlen, "'%s' is not a size range (expected e.g. 1G..16G)", s);
+		return conf_fail(err, errlen, "'%s' is not a size range (expected e.g. 1G..16G)",
+		                 s);
 	if (conf_parse_size_kib(lo_s, &lo, sub, sizeof(sub)) < 0 ||
 	    conf_parse_size_kib(hi_s, &hi, sub, sizeof(sub)) < 0)
-		return fail(err, errlen, "range '%s': %s", s, sub);
+		return conf_fail(err, errlen, "range '%s': %s", s, sub);
 	if (lo > hi)
-		return fail(err, errlen, "range '%s': lower bound above upper bound", s);
+		return conf_fail(err, errlen, "range '%s': lower bound above upper bound", s);
 	*ret_lo = lo;
 	*ret_hi = hi;
 	return 0;

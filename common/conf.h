@@ -11,6 +11,10 @@
 
 #define CONF_ERR_LEN 256
 
+/* Writes a printf-style message into err (when err is not NULL) and returns -EINVAL: the one way
+ * parsers and validators report what is wrong. */
+int conf_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* "4096", "512K", "2M", "1.5G", "1T" (binary units, optional trailing B or iB) -> KiB. A bare
  * number is bytes. */
 int conf_parse_size_kib(const char *s, uint64_t *ret_kib, char *err, size_t errlen);

@@ -156,19 +156,6 @@ struct load {
 	char err_msg[MSG_LEN];
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* ---- values ---- */
 
 static const struct key *find_key(enum sec_kind sec, const char *name)
@@ -192,14 +179,14 @@ static bool valid_policy_name(const char *s)
 static int set_text(const struct key *k, char *field, const char *value, char *err, size_t errlen)
 {
 	if (!*value && !(k->flags & F_EMPTY_OK))
-		return fail(err, errlen, "must not be empty");
+		return conf_fail(err, errlen, "must not be empty");
 	if (k->kind == K_PATH && *value && *value != '/')
-		return fail(err, errlen, "'%s' is not an absolute path", value);
+		return conf_fail(err, errlen, "'%s' is not an absolute path", value);
 	if (k->kind == K_POLICY && !valid_policy_name(value))
-		return fail(err, errlen, "'%s' is not a policy name", value);
+		return conf_fail(err, errlen, "'%s' is not a policy name", value);
 	if (strlen(value) >= k->size)
-		return fail(err, errlen, "'%s' is too long (at most %zu characters)", value,
-		            k->size - 1);
+		return conf_fail(err, errlen, "'%s' is too long (at most %zu characters)", value,
+		                 k->size - 1);
 	if (k->kind == K_POLICY && strcmp(value, "default") == 0)
 		value = "";
 	strcpy(field, value);
@@ -231,7 +218,7 @@ static int set_value(const struct key *k, void *base, const char *value, char *e
 		else
 			r = conf_parse_duration_ms(value, &u, sub, sizeof(sub));
 		if (r == 0 && u == 0 && (k->flags & F_POSITIVE))
-			r = fail(sub, sizeof(sub), "'%s' must be above 0", value);
+			r = conf_fail(sub, sizeof(sub), "'%s' must be above 0", value);
 		if (r == 0)
 			*(uint64_t *)field = u;
 		break;
@@ -246,8 +233,8 @@ static int set_value(const struct key *k, void *base, const char *value, char *e
 		break;
 	case K_LOGLEVEL:
 		if (log_parse_level(value, (enum log_level *)field) < 0)
-			r = fail(sub, sizeof(sub),
-			         "'%s' is not a log level (err, warn, info, debug)", value);
+			r = conf_fail(sub, sizeof(sub),
+			              "'%s' is not a log level (err, warn, info, debug)", value);
 		break;
 	case K_VCPUS:
 		r = conf_parse_uint_range(value, k->min, k->max, &u, &hi, sub, sizeof(sub));
@@ -265,7 +252,7 @@ static int set_value(const struct key *k, void *base, const char *value, char *e
 		break;
 	}
 	if (r < 0)
-		return fail(err, errlen, "%s: %s", k->name, sub);
+		return conf_fail(err, errlen, "%s: %s", k->name, sub);
 	return 0;
 }
 
@@ -453,11 +440,11 @@ static int add_override(struct vm_rule *rule, const char *key, const char *value
 	struct vm_override *ov;
 
 	if (strlen(value) >= sizeof(ov->value))
-		return fail(err, errlen, "%s: '%s' is too long (at most %zu characters)", key,
-		            value, sizeof(ov->value) - 1);
+		return conf_fail(err, errlen, "%s: '%s' is too long (at most %zu characters)", key,
+		                 value, sizeof(ov->value) - 1);
 	ov = realloc(rule->ov, (rule->nov + 1) * sizeof(*ov));
 	if (!ov)
-		return fail(err, errlen, "out of memory");
+		return conf_fail(err, errlen, "out of memory");
 	rule->ov = ov;
 	ov += rule->nov++;
 	snprintf(ov->key, sizeof(ov->key), "%s", key);
@@ -591,7 +578,7 @@ static int set_rule_key(struct load *L, size_t idx, const char *key, const char 
 	}
 	k = find_key(SEC_POLICY, key);
 	if (!k)
-		return fail(err, errlen, "unknown key '%s' in [vm %s]", key, rule->pattern);
+		return conf_fail(err, errlen, "unknown key '%s' in [vm %s]", key, rule->pattern);
 	/* the value alone is checked here; with its policy once every file is read */
 	policy_from_table(&scratch, "default");
 	r = set_value(k, &scratch, value, err, errlen);
@@ -608,19 +595,20 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	struct policy *p;
 
 	if (!sk) /* only when the file changed between the scan and inih */
-		return fail(err, errlen, "'%s' in [%s] changed while being read", key, section);
+		return conf_fail(err, errlen, "'%s' in [%s] changed while being read", key,
+		                 section);
 	sec = &L->placed[sk->section];
 	if (sec->kind == SEC_NONE) /* or a section with an error, which is reported first */
-		return fail(err, errlen, "'%s' is outside any section", key);
+		return conf_fail(err, errlen, "'%s' is outside any section", key);
 	if (sec->kind == SEC_VM)
 		return set_rule_key(L, sec->idx, key, value, sk->line, err, errlen);
 	k = find_key(sec->kind, key);
 	if (sec->kind == SEC_HOST)
 		return k ? set_value(k, &L->c->host, value, err, errlen)
-		         : fail(err, errlen, "unknown key '%s' in [host]", key);
+		         : conf_fail(err, errlen, "unknown key '%s' in [host]", key);
 	p = &L->c->policies[sec->idx];
 	return k ? set_value(k, p, value, err, errlen)
-	         : fail(err, errlen, "unknown key '%s' in [policy %s]", key, p->name);
+	         : conf_fail(err, errlen, "unknown key '%s' in [policy %s]", key, p->name);
 }
 
 /* The line in a "path:line: message" from conf_parse_file(), or INT_MAX. */
@@ -738,22 +726,23 @@ static int validate(const struct load *L, char *err, size_t errlen)
 		if (policy_validate(&c->policies[i], msg, sizeof(msg)) == 0)
 			continue;
 		if (o->line)
-			return fail(err, errlen, "%s:%d: policy '%s': %s", o->file, o->line,
-			            c->policies[i].name, msg);
-		return fail(err, errlen, "built-in policy '%s': %s", c->policies[i].name, msg);
+			return conf_fail(err, errlen, "%s:%d: policy '%s': %s", o->file, o->line,
+			                 c->policies[i].name, msg);
+		return conf_fail(err, errlen, "built-in policy '%s': %s", c->policies[i].name, msg);
 	}
 	for (size_t i = 0; i < c->nrules; i++) {
 		const struct vm_rule *rule = &c->rules[i];
 
 		if (!find_policy(c, rule->policy))
-			return fail(err, errlen, "%s:%d: policy '%s' is not defined", rule->file,
-			            L->policy_lines[i], rule->policy);
+			return conf_fail(err, errlen, "%s:%d: policy '%s' is not defined",
+			                 rule->file, L->policy_lines[i], rule->policy);
 		if (!rule->nov)
 			continue;
 		effective_policy(c, rule, &p);
 		if (policy_validate(&p, msg, sizeof(msg)) < 0)
-			return fail(err, errlen, "%s:%d: vm '%s': policy '%s' with overrides: %s",
-			            rule->file, rule->line, rule->pattern, p.name, msg);
+			return conf_fail(err, errlen,
+			                 "%s:%d: vm '%s': policy '%s' with overrides: %s",
+			                 rule->file, rule->line, rule->pattern, p.name, msg);
 	}
 	return 0;
 }

@@ -5,6 +5,8 @@
  * scale-up, and memory shortage (OOM risk) is looked at before CPU. */
 #include "policy.h"
 
+#include "conf.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -50,19 +52,6 @@ void policy_default(struct policy *p)
 
 /* ---- validation ---- */
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* Durations and sizes in config-file syntax, so a message can be pasted back. */
 static const char *conf_ms(char *buf, size_t cap, uint64_t ms)
 {
@@ -92,9 +81,10 @@ static int check_windows(const char *res, uint64_t up_ms, uint64_t down_ms, char
 
 	if (down_ms >= up_ms)
 		return 0;
-	return fail(err, errlen,
-	            "scale-down must not be faster than scale-up: %s-down-for %s < %s-up-for %s",
-	            res, conf_ms(a, sizeof(a), down_ms), res, conf_ms(b, sizeof(b), up_ms));
+	return conf_fail(
+	        err, errlen,
+	        "scale-down must not be faster than scale-up: %s-down-for %s < %s-up-for %s", res,
+	        conf_ms(a, sizeof(a), down_ms), res, conf_ms(b, sizeof(b), up_ms));
 }
 
 int policy_validate(const struct policy *p, char *err, size_t errlen)
@@ -123,33 +113,33 @@ int policy_validate(const struct policy *p, char *err, size_t errlen)
 	int r;
 
 	if (p->vcpus_min && p->vcpus_max && p->vcpus_min > p->vcpus_max)
-		return fail(err, errlen, "vcpus: minimum %u > maximum %u", (unsigned)p->vcpus_min,
-		            (unsigned)p->vcpus_max);
+		return conf_fail(err, errlen, "vcpus: minimum %u > maximum %u",
+		                 (unsigned)p->vcpus_min, (unsigned)p->vcpus_max);
 	if (p->mem_min_kib && p->mem_max_kib && p->mem_min_kib > p->mem_max_kib)
-		return fail(err, errlen, "memory: minimum %s > maximum %s",
-		            conf_size(a, sizeof(a), p->mem_min_kib),
-		            conf_size(b, sizeof(b), p->mem_max_kib));
+		return conf_fail(err, errlen, "memory: minimum %s > maximum %s",
+		                 conf_size(a, sizeof(a), p->mem_min_kib),
+		                 conf_size(b, sizeof(b), p->mem_max_kib));
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		if (!(pcts[i].pct >= 0 && pcts[i].pct <= 100)) /* NaN too */
-			return fail(err, errlen, "%s: %g%% is not within 0..100%%", pcts[i].key,
-			            pcts[i].pct);
+			return conf_fail(err, errlen, "%s: %g%% is not within 0..100%%",
+			                 pcts[i].key, pcts[i].pct);
 	if (p->cpu_down_pct >= p->cpu_up_pct)
-		return fail(err, errlen, "cpu-down %g%% must be below cpu-up %g%%", p->cpu_down_pct,
-		            p->cpu_up_pct);
+		return conf_fail(err, errlen, "cpu-down %g%% must be below cpu-up %g%%",
+		                 p->cpu_down_pct, p->cpu_up_pct);
 	if (p->mem_up_avail_pct >= p->mem_down_avail_pct)
-		return fail(err, errlen,
-		            "mem-available-up %g%% must be below mem-available-down %g%%",
-		            p->mem_up_avail_pct, p->mem_down_avail_pct);
+		return conf_fail(err, errlen,
+		                 "mem-available-up %g%% must be below mem-available-down %g%%",
+		                 p->mem_up_avail_pct, p->mem_down_avail_pct);
 	/* 0% pressure would count every sample as pressure: always scale up */
 	if (p->cpu_psi_up_pct <= 0)
-		return fail(err, errlen, "cpu-pressure-up must be above 0%%");
+		return conf_fail(err, errlen, "cpu-pressure-up must be above 0%%");
 	if (p->mem_psi_up_pct <= 0)
-		return fail(err, errlen, "mem-pressure-up must be above 0%%");
+		return conf_fail(err, errlen, "mem-pressure-up must be above 0%%");
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
 		if (!steps[i].step)
-			return fail(err, errlen, "%s must be above 0", steps[i].key);
+			return conf_fail(err, errlen, "%s must be above 0", steps[i].key);
 	if (!p->stale_ms)
-		return fail(err, errlen, "stale-after must be above 0");
+		return conf_fail(err, errlen, "stale-after must be above 0");
 	r = check_windows("cpu", p->cpu_up_for_ms, p->cpu_down_for_ms, err, errlen);
 	if (r < 0)
 		return r;

@@ -638,17 +638,11 @@ int virt_set_vcpus(struct virt *v, const char *uuid, uint32_t n, bool persistent
 	return r;
 }
 
-/* Rewrites <requested> in the live virtio-mem element (which carries alias and address, both
- * needed: PLATFORM.md) and hands it to virDomainUpdateDeviceFlags. */
-static int set_virtio_mem(virDomainPtr d, uint64_t requested_kib, bool persistent)
+/* The domain's live XML as a document with an XPath context. 0 or -errno; free both. */
+static int live_doc(virDomainPtr d, xmlDocPtr *ret_doc, xmlXPathContextPtr *ret_ctx)
 {
 	char *xml = virDomainGetXMLDesc(d, 0);
 	xmlDocPtr doc;
-	xmlXPathContextPtr ctx;
-	xmlNodePtr dev, req;
-	xmlBufferPtr buf;
-	char val[32];
-	int r = -EINVAL;
 
 	if (!xml)
 		return last_err();
@@ -656,7 +650,29 @@ static int set_virtio_mem(virDomainPtr d, uint64_t requested_kib, bool persisten
 	free(xml);
 	if (!doc)
 		return -EINVAL;
-	ctx = xmlXPathNewContext(doc);
+	*ret_ctx = xmlXPathNewContext(doc);
+	if (!*ret_ctx) {
+		xmlFreeDoc(doc);
+		return -ENOMEM;
+	}
+	*ret_doc = doc;
+	return 0;
+}
+
+/* Rewrites <requested> in the live virtio-mem element (which carries alias and address, both
+ * needed: PLATFORM.md) and hands it to virDomainUpdateDeviceFlags. */
+static int set_virtio_mem(virDomainPtr d, uint64_t requested_kib, bool persistent)
+{
+	xmlDocPtr doc;
+	xmlXPathContextPtr ctx;
+	xmlNodePtr dev, req;
+	xmlBufferPtr buf;
+	char val[32];
+	int r = live_doc(d, &doc, &ctx);
+
+	if (r < 0)
+		return r;
+	r = -EINVAL;
 	dev = first(ctx, xmlDocGetRootElement(doc), "devices/memory[@model='virtio-mem']");
 	req = dev ? first(ctx, dev, "target/requested") : NULL;
 	buf = xmlBufferCreate();
@@ -694,20 +710,15 @@ static int attach_dimm(virDomainPtr d, uint64_t size_kib, bool persistent)
 /* Detaches the last DIMM by alias; the guest must have it offline (movable): else error 9. */
 static int detach_last_dimm(virDomainPtr d, bool persistent)
 {
-	char *xml = virDomainGetXMLDesc(d, 0);
 	xmlDocPtr doc;
 	xmlXPathContextPtr ctx;
 	char alias[64];
-	int r = -ENOENT;
 	unsigned flags = VIR_DOMAIN_AFFECT_LIVE | (persistent ? VIR_DOMAIN_AFFECT_CONFIG : 0);
+	int r = live_doc(d, &doc, &ctx);
 
-	if (!xml)
-		return last_err();
-	doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET);
-	free(xml);
-	if (!doc)
-		return -EINVAL;
-	ctx = xmlXPathNewContext(doc);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
 	text(ctx, xmlDocGetRootElement(doc), "devices/memory[@model='dimm'][last()]/alias/@name",
 	     alias, sizeof(alias));
 	if (alias[0])

@@ -21,19 +21,7 @@
 #include "util.h"
 #include "wire.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 enum { CPU1, SAT1, MEM1, SHRINK1, REFUSE1, STALE1, HOSTILE1, NVM };
 static const char *names[NVM] = {"cpu1",    "sat1",   "mem1",    "shrink1",
