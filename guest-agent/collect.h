@@ -1,8 +1,9 @@
 /* The guest's metric collector: /proc and /sys under a root directory -> struct sample.
  *
  * With root "/" per-thread CPU comes through libproc2 (procps 4); with any other root (a fake
- * tree in tests) the same figures are parsed from <root>/proc/<pid>/task/<tid>/stat, because
- * libproc2 only reads the real /proc. Everything else is parsed under root in both cases. */
+ * tree in tests) the same two-phase scan (procs.h) parses <root>/proc/<pid>/stat and, for the
+ * processes that moved, <root>/proc/<pid>/task/<tid>/stat, because libproc2 only reads the real
+ * /proc. Everything else is parsed under root in both cases. */
 #ifndef VSCALE_COLLECT_H
 #define VSCALE_COLLECT_H
 

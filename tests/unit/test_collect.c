@@ -1,7 +1,8 @@
 /* The collector on fake /proc + /sys trees built under /tmp: every figure of a full tree, rates
- * from rewritten /proc/stat snapshots, absent figures for missing files, and single-thread
- * saturation from a fake /proc/<pid>/task tree (a spinning thread on an otherwise idle VM, all
- * CPUs busy, a thread that exits). */
+ * from rewritten /proc/stat snapshots, absent figures for missing files, memory block counts
+ * re-read only when MemTotal or the set of blocks changes, and single-thread saturation from
+ * fake /proc/<pid>/stat + task trees (a spinning thread on an otherwise idle VM, all CPUs busy,
+ * a thread that exits, an idle process whose task files are not read). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,20 @@ static void put_block(const struct tree *t, unsigned n, const char *state, const
 	put(t, rel, "%s\n", zones);
 }
 
+static void put_meminfo(const struct tree *t, uint64_t total_kib)
+{
+	put(t, "proc/meminfo",
+	    "MemTotal:        %llu kB\n"
+	    "MemFree:         1000000 kB\n"
+	    "MemAvailable:    3000000 kB\n"
+	    "Buffers:           12345 kB\n"
+	    "SwapCached:            0 kB\n"
+	    "SwapTotal:       1048572 kB\n"
+	    "SwapFree:         524288 kB\n"
+	    "HugePages_Total:       0\n",
+	    (unsigned long long)total_kib);
+}
+
 static void build_full(struct tree *t)
 {
 	put_stat(t, 2, 100, 100, 700, 100, 0, 0, 0, 0);
@@ -111,15 +126,7 @@ static void build_full(struct tree *t)
 	put(t, "proc/pressure/memory",
 	    "some avg10=2.25 avg60=1.00 avg300=0.50 total=99\n"
 	    "full avg10=0.75 avg60=0.20 avg300=0.05 total=42\n");
-	put(t, "proc/meminfo",
-	    "MemTotal:        4046848 kB\n"
-	    "MemFree:         1000000 kB\n"
-	    "MemAvailable:    3000000 kB\n"
-	    "Buffers:           12345 kB\n"
-	    "SwapCached:            0 kB\n"
-	    "SwapTotal:       1048572 kB\n"
-	    "SwapFree:         524288 kB\n"
-	    "HugePages_Total:       0\n");
+	put_meminfo(t, 4046848);
 	put(t, "sys/devices/system/memory/block_size_bytes", "8000000\n");
 	put(t, "sys/devices/system/memory/auto_online_blocks", "online_movable\n");
 	put(t, "sys/devices/system/memory/power/async", "disabled\n");
@@ -166,6 +173,78 @@ static struct collector *new_collector(const struct tree *t, bool threads)
 	c = collect_new(t->root, &o);
 	assert_non_null(c);
 	return c;
+}
+
+static void online_3(const struct tree *t)
+{
+	put_block(t, 3, "online", "Movable");
+}
+
+static void offline_32_mem(const struct tree *t)
+{
+	put_block(t, 32, "offline", "Movable");
+	put_meminfo(t, 4046848 - 131072);
+}
+
+static void add_40(const struct tree *t)
+{
+	put_block(t, 40, "online", "Movable");
+}
+
+static void swap_40_41(const struct tree *t)
+{
+	rm_rel(t, "sys/devices/system/memory/memory40");
+	put_block(t, 41, "online", "Normal");
+}
+
+static void remove_41(const struct tree *t)
+{
+	rm_rel(t, "sys/devices/system/memory/memory41");
+}
+
+/* Block counts are re-read when MemTotal or the set of blocks changes, and at least every
+ * 60 s; a state change with neither (impossible on a real kernel, where onlining changes
+ * MemTotal) shows only at the periodic read, which proves the counts are reused. */
+static void test_mem_blocks_reread(void **state)
+{
+	static const struct {
+		uint64_t now_ms;
+		void (*change)(const struct tree *t);
+		unsigned online, movable;
+	} steps[] = {
+	        {1000, NULL, 4, 2},
+	        {2000, online_3, 4, 2},        /* same set, same MemTotal: reused */
+	        {60999, NULL, 4, 2},           /* not 60 s yet */
+	        {61000, NULL, 5, 3},           /* periodic full read */
+	        {62000, offline_32_mem, 4, 2}, /* MemTotal changed */
+	        {63000, add_40, 5, 3},         /* a new block */
+	        {64000, swap_40_41, 5, 2},     /* same count, another block */
+	        {65000, remove_41, 4, 2},      /* a block fewer */
+	        {66000, NULL, 4, 2},
+	};
+	struct tree *t = *state;
+	struct collector *c;
+	struct sample s;
+
+	build_full(t);
+	c = new_collector(t, false);
+	for (unsigned i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (steps[i].change)
+			steps[i].change(t);
+		assert_int_equal(collect_sample(c, steps[i].now_ms, &s), 0);
+		assert_true(SAMPLE_HAS(&s, SF_MEM_BLOCKS));
+		assert_int_equal(s.mem_block_kib, 131072);
+		if (s.mem_blocks_online != steps[i].online ||
+		    s.mem_blocks_movable != steps[i].movable)
+			fail_msg("step %u: %u online, %u movable; want %u, %u", i,
+			         s.mem_blocks_online, s.mem_blocks_movable, steps[i].online,
+			         steps[i].movable);
+	}
+	/* the directory goes away: absent at once, not the old counts */
+	rm_rel(t, "sys/devices/system/memory");
+	assert_int_equal(collect_sample(c, 67000, &s), 0);
+	assert_false(SAMPLE_HAS(&s, SF_MEM_BLOCKS));
+	collect_free(c);
 }
 
 static void test_full_tree(void **state)
@@ -341,16 +420,49 @@ struct fake_thread {
 	uint64_t start;
 };
 
-static void put_thread(const struct tree *t, const struct fake_thread *f)
+static void put_stat_line(const struct tree *t, const char *rel, unsigned id, unsigned pid,
+                          const char *comm, uint64_t utime, uint64_t stime, unsigned nlwp,
+                          uint64_t start)
+{
+	put(t, rel,
+	    "%u (%s) R 1 %u %u 0 -1 4194304 120 0 0 0 %llu %llu 0 0 20 0 %u 0 %llu 12345678 "
+	    "250 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+	    id, comm, pid, pid, (unsigned long long)utime, (unsigned long long)stime, nlwp,
+	    (unsigned long long)start);
+}
+
+/* Writes every thread's task/<tid>/stat, and each process's own stat with the sum of its
+ * threads (its leader, or first thread, gives name and start time). */
+static void put_threads(const struct tree *t, const struct fake_thread *th, unsigned n)
 {
 	char rel[128];
 
-	snprintf(rel, sizeof(rel), "proc/%u/task/%u/stat", f->pid, f->tid);
-	put(t, rel,
-	    "%u (%s) R 1 %u %u 0 -1 4194304 120 0 0 0 %llu %llu 0 0 20 0 3 0 %llu 12345678 "
-	    "250 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
-	    f->tid, f->comm, f->pid, f->pid, (unsigned long long)f->utime,
-	    (unsigned long long)f->stime, (unsigned long long)f->start);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t utime = 0, stime = 0;
+		const struct fake_thread *lead = NULL;
+		unsigned nlwp = 0;
+		bool first = true;
+
+		for (unsigned j = 0; j < n; j++) {
+			if (th[j].pid != th[i].pid)
+				continue;
+			if (j < i)
+				first = false;
+			nlwp++;
+			utime += th[j].utime;
+			stime += th[j].stime;
+			if (!lead || th[j].tid == th[j].pid)
+				lead = &th[j];
+		}
+		snprintf(rel, sizeof(rel), "proc/%u/task/%u/stat", th[i].pid, th[i].tid);
+		put_stat_line(t, rel, th[i].tid, th[i].pid, th[i].comm, th[i].utime, th[i].stime,
+		              nlwp, th[i].start);
+		if (!first)
+			continue;
+		snprintf(rel, sizeof(rel), "proc/%u/stat", th[i].pid);
+		put_stat_line(t, rel, th[i].pid, th[i].pid, lead->comm, utime, stime, nlwp,
+		              lead->start);
+	}
 }
 
 /* /proc/stat for ncpu CPUs after `step` intervals of 1 s with busy_cpus CPUs busy. */
@@ -378,15 +490,14 @@ static void test_spinning_thread(void **state)
 	struct sample s;
 
 	build_full(t);
-	put(t, "proc/1/task/1/stat",
+	put(t, "proc/1/stat",
 	    "1 (init) S 0 1 1 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1 0 "
 	    "1 1 1 1 1 1 1 1 1 1 1 1 1 1 0 0 0 17 0 0 0 0\n");
 	put(t, "proc/100/cmdline", "server\n"); /* other files in a pid dir are ignored */
 	c = new_collector(t, true);
 	for (unsigned step = 0; step <= 5; step++) {
 		put_stat_busy(t, 2, step, 1.0, hz);
-		for (unsigned i = 0; i < 3; i++)
-			put_thread(t, &th[i]);
+		put_threads(t, th, 3);
 		assert_int_equal(collect_sample(c, 10000 + step * 1000, &s), 0);
 		/* the worker uses a whole CPU per interval, split between user and system */
 		th[1].utime += hz * 3 / 4;
@@ -432,8 +543,7 @@ static void test_all_cpus_busy(void **state)
 	c = new_collector(t, true);
 	for (unsigned step = 0; step <= 5; step++) {
 		put_stat_busy(t, 2, step, 2.0, hz);
-		for (unsigned i = 0; i < 4; i++)
-			put_thread(t, &th[i]);
+		put_threads(t, th, 4);
 		assert_int_equal(collect_sample(c, 1000 + step * 1000, &s), 0);
 		th[1].utime += hz;
 		th[3].stime += hz;
@@ -465,7 +575,7 @@ static void test_busy_beyond_threads(void **state)
 	c = new_collector(t, true);
 	for (unsigned step = 0; step <= 5; step++) {
 		put_stat_busy(t, 2, step, 1.9, hz);
-		put_thread(t, &th);
+		put_threads(t, &th, 1);
 		assert_int_equal(collect_sample(c, 1000 + step * 1000, &s), 0);
 		th.utime += hz;
 	}
@@ -487,6 +597,7 @@ static void test_thread_exits(void **state)
 	        {400, 401, "hot", 0, 0, 1},
 	        {400, 402, "late", 5000, 5000, 9},
 	};
+	struct fake_thread live[3];
 	struct collector *c;
 	struct sample s;
 
@@ -494,8 +605,7 @@ static void test_thread_exits(void **state)
 	c = new_collector(t, true);
 	for (unsigned step = 0; step <= 4; step++) {
 		put_stat_busy(t, 2, step, 1.0, hz);
-		put_thread(t, &th[0]);
-		put_thread(t, &th[1]);
+		put_threads(t, th, 2);
 		assert_int_equal(collect_sample(c, 1000 + step * 1000, &s), 0);
 		th[1].utime += hz;
 	}
@@ -503,8 +613,10 @@ static void test_thread_exits(void **state)
 	assert_int_equal(s.threads[0].tid, 401);
 
 	rm_rel(t, "proc/400/task/401");
+	live[0] = th[0];
+	live[1] = th[2];
 	put_stat_busy(t, 2, 5, 1.0, hz);
-	put_thread(t, &th[2]);
+	put_threads(t, live, 2);
 	assert_int_equal(collect_sample(c, 6000, &s), 0);
 	assert_true(SAMPLE_HAS(&s, SF_THREADS));
 	assert_int_equal(s.nthreads, 0);
@@ -514,10 +626,58 @@ static void test_thread_exits(void **state)
 	th[1].start = 50;
 	for (unsigned step = 6; step <= 8; step++) {
 		put_stat_busy(t, 2, step, 1.0, hz);
-		put_thread(t, &th[1]);
+		live[2] = th[1];
+		put_threads(t, live, 3);
 		assert_int_equal(collect_sample(c, 1000 + step * 1000, &s), 0);
 		th[1].utime += hz;
 		assert_false(s.saturated);
+	}
+	collect_free(c);
+}
+
+/* Process 700's threads are idle, so after the first samples its task files are not read:
+ * rewriting one of them alone changes nothing, while process 100's spinner is still found and
+ * saturates. Once 700's own stat agrees, its thread is read and measured from the figures it
+ * had when last read. */
+static void test_idle_process_skipped(void **state)
+{
+	struct tree *t = *state;
+	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
+	struct fake_thread th[4] = {
+	        {100, 100, "server", 5, 5, 10},
+	        {100, 101, "spin", 0, 0, 11},
+	        {700, 700, "idle", 3, 3, 20},
+	        {700, 701, "idle-w", 1, 1, 21},
+	};
+	struct collector *c;
+	struct sample s;
+
+	build_full(t);
+	c = new_collector(t, true);
+	for (unsigned step = 0; step <= 5; step++) {
+		put_stat_busy(t, 2, step, 1.0, hz);
+		if (step == 5)
+			th[3].utime += hz / 2;
+		put_threads(t, th, 4);
+		if (step == 3) /* a whole CPU for 701, in its task file only */
+			put_stat_line(t, "proc/700/task/701/stat", 701, 700, "idle-w", 1 + hz, 1, 2,
+			              21);
+		assert_int_equal(collect_sample(c, 1000 + step * 1000, &s), 0);
+		th[1].utime += hz;
+		if (step == 0)
+			continue;
+		assert_true(SAMPLE_HAS(&s, SF_SATURATED));
+		if (s.saturated != (step >= 3))
+			fail_msg("step %u: saturated %d", step, s.saturated);
+		assert_int_equal(s.threads[0].tid, 101);
+		assert_float_equal(s.threads[0].cpu_pct, 100.0, 1e-3);
+		if (step < 5) {
+			assert_int_equal(s.nthreads, 1);
+			continue;
+		}
+		assert_int_equal(s.nthreads, 2);
+		assert_int_equal(s.threads[1].tid, 701);
+		assert_float_equal(s.threads[1].cpu_pct, 100.0 * (hz / 2) / hz, 1e-3);
 	}
 	collect_free(c);
 }
@@ -533,6 +693,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_all_cpus_busy, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_busy_beyond_threads, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_thread_exits, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_idle_process_skipped, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_mem_blocks_reread, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,6 @@
 /* Per-thread accounting: threads_update() fed hand-made scans (rates, clamping, top-N order,
- * hot streaks and saturation, tid reuse, exited threads, 5000 threads), and both thread sources
- * on the live system, where a spinning pthread must show up hot and the sleeping main thread
- * must not (libproc2 reports a leader with its whole process's ticks). */
+ * hot streaks and saturation, tid reuse, exited threads, 5000 threads, and processes the scan
+ * kept: their threads stay known at 0 %). The sources of scans are tested in test_procs.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +10,7 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "threads.h"
 
@@ -41,11 +34,24 @@ static struct threads *new_tracker(void)
 	return t;
 }
 
+/* Feeds a scan that read every process. */
 static void update(struct threads *t, const struct thread_tick *ticks, size_t n, uint64_t now_ms,
                    double busy_cores, unsigned cpus, unsigned top, struct sample *s)
 {
+	struct thread_scan scan = {.ticks = ticks, .nticks = n};
+
 	memset(s, 0, sizeof(*s));
-	threads_update(t, ticks, n, now_ms, busy_cores, cpus, top, s);
+	threads_update(t, &scan, now_ms, busy_cores, cpus, top, s);
+}
+
+/* Feeds a scan that read the threads in ticks and kept the processes in kept (ascending). */
+static void update_kept(struct threads *t, const struct thread_tick *ticks, size_t n,
+                        const uint32_t *kept, size_t nkept, uint64_t now_ms, struct sample *s)
+{
+	struct thread_scan scan = {.ticks = ticks, .nticks = n, .kept = kept, .nkept = nkept};
+
+	memset(s, 0, sizeof(*s));
+	threads_update(t, &scan, now_ms, -1, 2, 5, s);
 }
 
 static const struct sample_thread *find_tid(const struct sample *s, uint32_t tid)
@@ -429,131 +435,128 @@ static void test_churn(void **state)
 	free(pool);
 }
 
-/* ---- live system ---- */
+/* ---- processes the scan kept ---- */
 
-static atomic_int spin_tid;
-static atomic_bool spin_stop;
-
-static void *spin_main(void *arg)
+static void set_tick_of(struct thread_tick *t, uint32_t tgid, uint32_t tid, uint64_t ticks,
+                        uint64_t start, const char *comm)
 {
-	volatile uint64_t x = 0;
-
-	atomic_store(&spin_tid, (int)syscall(SYS_gettid));
-	while (!atomic_load(&spin_stop))
-		x++;
-	return NULL;
+	set_tick(t, tid, ticks, start, comm);
+	t->tgid = tgid;
 }
 
-static void sleep_ms(long ms)
+/* Process 100 (threads 101, 102) and process 200 (thread 200). While 100 is kept its threads
+ * keep their baselines; once it is neither read nor kept they are forgotten. */
+static void test_kept_process(void **state)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0)
-		;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const struct thread_tick *find_tick(const struct thread_tick *tk, int n, uint32_t tid)
-{
-	for (int i = 0; i < n; i++) {
-		if (tk[i].tid == tid)
-			return &tk[i];
-	}
-	return NULL;
-}
-
-static int scan(struct thread_source *src, struct thread_tick **tk, size_t *cap)
-{
-	return src ? threads_scan_libproc2(src, tk, cap) : threads_scan_dir("/proc", tk, cap);
-}
-
-/* A spinning pthread shows >= 50 % (2-core machine, other tests may run); the sleeping main
- * thread, which is the thread group leader, stays low. */
-static void live_spinner(struct thread_source *src)
-{
-	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
-	struct thread_tick *tk = NULL;
-	struct threads *t = threads_new(hz, 95, 3, 50);
-	uint64_t leader_t0, spin_t0;
-	const struct sample_thread *st;
-	const struct thread_tick *x;
-	size_t cap = 0;
-	pthread_t th;
+	struct thread_tick tk[3];
+	struct threads *t = new_tracker();
+	const uint32_t kept100[] = {100}, kept_both[] = {100, 200};
 	struct sample s;
-	int n;
 
-	assert_non_null(t);
-	atomic_store(&spin_tid, 0);
-	atomic_store(&spin_stop, false);
-	assert_int_equal(pthread_create(&th, NULL, spin_main, NULL), 0);
-	while (!atomic_load(&spin_tid))
-		sleep_ms(1);
-	sleep_ms(100);
+	set_tick_of(&tk[0], 100, 101, 1000, 1, "w1");
+	set_tick_of(&tk[1], 100, 102, 2000, 1, "w2");
+	set_tick_of(&tk[2], 200, 200, 300, 1, "solo");
+	update(t, tk, 3, 1000, -1, 2, 5, &s);
 
-	n = scan(src, &tk, &cap);
-	assert_true(n > 1);
-	update(t, tk, (size_t)n, now_ms(), -1, 2, SAMPLE_MAX_THREADS, &s);
-	x = find_tick(tk, n, (uint32_t)getpid());
-	assert_non_null(x);
-	leader_t0 = x->ticks;
-	x = find_tick(tk, n, (uint32_t)atomic_load(&spin_tid));
-	assert_non_null(x);
-	spin_t0 = x->ticks;
-	sleep_ms(1000);
-	n = scan(src, &tk, &cap);
-	assert_true(n > 1);
-	update(t, tk, (size_t)n, now_ms(), -1, 2, SAMPLE_MAX_THREADS, &s);
-	atomic_store(&spin_stop, true);
-	pthread_join(th, NULL);
+	/* 100 kept, 200 read and busy: only 200 is listed */
+	tk[2].ticks += 40;
+	update_kept(t, &tk[2], 1, kept100, 1, 2000, &s);
+	assert_true(SAMPLE_HAS(&s, SF_THREADS));
+	assert_int_equal(s.nthreads, 1);
+	assert_int_equal(s.threads[0].tid, 200);
+	assert_float_equal(s.threads[0].cpu_pct, 40.0, 0.01);
 
-	st = find_tid(&s, (uint32_t)atomic_load(&spin_tid));
-	assert_non_null(st);
-	if (st->cpu_pct < 50)
-		fail_msg("spinning thread at %.1f %%", st->cpu_pct);
-	x = find_tick(tk, n, (uint32_t)atomic_load(&spin_tid));
-	assert_true(x->ticks - spin_t0 >= hz / 2);
-	/* the leader sleeps: its own ticks hardly move (libproc2 alone would add the spinner's) */
-	x = find_tick(tk, n, (uint32_t)getpid());
-	assert_non_null(x);
-	if (x->ticks - leader_t0 > hz / 5)
-		fail_msg("main thread gained %llu ticks while sleeping",
-		         (unsigned long long)(x->ticks - leader_t0));
-	st = find_tid(&s, (uint32_t)getpid());
-	assert_true(!st || st->cpu_pct < 20);
-	free(tk);
+	/* both kept: nothing listed, nothing forgotten */
+	update_kept(t, NULL, 0, kept_both, 2, 3000, &s);
+	assert_true(SAMPLE_HAS(&s, SF_THREADS));
+	assert_int_equal(s.nthreads, 0);
+
+	/* 100 moves: 101 used 30 ticks in the last second, measured from the kept baseline */
+	tk[0].ticks += 30;
+	update_kept(t, tk, 2, &kept_both[1], 1, 4000, &s);
+	assert_int_equal(s.nthreads, 1);
+	assert_int_equal(s.threads[0].tid, 101);
+	assert_float_equal(s.threads[0].cpu_pct, 30.0, 0.01);
+
+	/* 100 read without 102 (it exited): 102 is forgotten, so coming back it has no rate */
+	tk[0].ticks += 10;
+	update_kept(t, tk, 1, &kept_both[1], 1, 5000, &s);
+	assert_int_equal(s.nthreads, 1);
+	tk[0].ticks += 10;
+	tk[1].ticks += 20;
+	update_kept(t, tk, 2, &kept_both[1], 1, 6000, &s);
+	assert_int_equal(s.nthreads, 1);
+	assert_int_equal(s.threads[0].tid, 101);
+
+	/* 200 neither read nor kept (it exited): forgotten */
+	update_kept(t, tk, 2, NULL, 0, 7000, &s);
+	tk[2].ticks += 50;
+	update_kept(t, &tk[2], 1, kept100, 1, 8000, &s);
+	assert_int_equal(s.nthreads, 0);
+	tk[2].ticks += 50;
+	update_kept(t, &tk[2], 1, kept100, 1, 9000, &s);
+	assert_int_equal(s.nthreads, 1);
+	assert_float_equal(s.threads[0].cpu_pct, 50.0, 0.01);
 	threads_free(t);
 }
 
-static void test_live_libproc2(void **state)
+/* A kept process used no CPU: its hot thread's streak ends, and starts over when it is read
+ * hot again. */
+static void test_kept_ends_streak(void **state)
 {
-	struct thread_source *src = threads_source_new();
+	static const bool read[] = {true, true, false, true, true, true, false, true};
+	static const bool want[] = {false, false, false, false, false, true, false, false};
+	const uint32_t kept[] = {7};
+	struct thread_tick tk[2];
+	struct threads *t = new_tracker();
+	uint64_t now = 1000;
+	struct sample s;
 
-	assert_non_null(src);
-	live_spinner(src);
-	threads_source_free(src);
+	set_tick_of(&tk[0], 7, 7, 0, 1, "main");
+	set_tick_of(&tk[1], 7, 8, 0, 1, "spin");
+	update(t, tk, 2, now, -1, 2, 5, &s);
+	for (unsigned i = 0; i < sizeof(read) / sizeof(read[0]); i++) {
+		now += 1000;
+		if (read[i]) {
+			tk[1].ticks += 100;
+			update_kept(t, tk, 2, NULL, 0, now, &s);
+		} else {
+			update_kept(t, NULL, 0, kept, 1, now, &s);
+		}
+		if (s.saturated != want[i])
+			fail_msg("step %u: saturated %d, want %d", i, s.saturated, want[i]);
+	}
+	threads_free(t);
 }
 
-static void test_live_dir(void **state)
+/* tid 11 of kept process 10 is reused by a thread of new process 20: no rate at first, then the
+ * entry belongs to 20 and survives while 20 is kept and 10 is gone. */
+static void test_kept_tid_reuse(void **state)
 {
-	live_spinner(NULL);
+	const uint32_t kept10[] = {10}, kept20[] = {20};
+	struct thread_tick tk[2];
+	struct threads *t = new_tracker();
+	struct sample s;
+
+	set_tick_of(&tk[0], 10, 10, 100, 1, "p10");
+	set_tick_of(&tk[1], 10, 11, 100, 1, "p10-w");
+	update(t, tk, 2, 1000, -1, 2, 5, &s);
+	update_kept(t, NULL, 0, kept10, 1, 2000, &s);
+
+	set_tick_of(&tk[0], 20, 20, 5, 900, "p20");
+	set_tick_of(&tk[1], 20, 11, 500, 950, "p20-w");
+	update_kept(t, tk, 2, kept10, 1, 3000, &s);
+	assert_int_equal(s.nthreads, 0); /* 500 ticks from another thread are no rate */
+
+	update_kept(t, NULL, 0, kept20, 1, 4000, &s); /* 10 exited, 20 idle */
+	tk[1].ticks += 100;
+	update_kept(t, tk, 2, NULL, 0, 5000, &s);
+	assert_int_equal(s.nthreads, 1);
+	assert_int_equal(s.threads[0].tid, 11);
+	assert_string_equal(s.threads[0].comm, "p20-w");
+	assert_float_equal(s.threads[0].cpu_pct, 100.0, 0.01);
+	threads_free(t);
 }
-
-static void test_scan_dir_missing(void **state)
-{
-	struct thread_tick *tk = NULL;
-	size_t cap = 0;
-
-	assert_int_equal(threads_scan_dir("/nonexistent-vscale", &tk, &cap), -ENOENT);
-	free(tk);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,9 +569,9 @@ int main(void)
 	        cmocka_unit_test(test_hot_streak_lost_on_reuse),
 	        cmocka_unit_test(test_many_threads),
 	        cmocka_unit_test(test_churn),
-	        cmocka_unit_test(test_live_libproc2),
-	        cmocka_unit_test(test_live_dir),
-	        cmocka_unit_test(test_scan_dir_missing),
+	        cmocka_unit_test(test_kept_process),
+	        cmocka_unit_test(test_kept_ends_streak),
+	        cmocka_unit_test(test_kept_tid_reuse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
