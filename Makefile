@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build check unit format format-check bench demo clean
+.PHONY: all deps build check unit format format-check bench bench-hostd demo clean
 
 all: build
 
@@ -36,6 +36,10 @@ format-check:
 
 bench: build
 	$(BUILD)/bench/bench_sample --threads 1000 --guestd $(BUILD)/guest-agent/vscale-guestd
+
+# hostd with 1,000 and 10,000 simulated guests against the raw cost of receiving their bytes
+bench-hostd: build
+	bench/fanin.sh $(BUILD)
 
 demo: deps build
 	@echo "make demo: the live VM demo arrives with the real-VM issue; nothing to show yet." >&2

@@ -97,6 +97,7 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 			goto lost;
 		if (n < 0)
 			return;
+		gl->rx_us = util_now_us();
 		gl->bytes_in += (size_t)n;
 		while (off < (size_t)n) {
 			size_t took = frame_dec_feed(&gl->dec, buf + off, (size_t)n - off);

@@ -36,6 +36,8 @@ struct guestlink {
 	size_t out_len;
 	uint64_t bytes_in;
 	uint64_t connects;
+	uint64_t rx_us; /* CLOCK_MONOTONIC µs when the read that completed the frame being handed
+	                 * up returned (for latency figures) */
 };
 
 /* Prepares gl (caller storage); nothing happens until guestlink_start(). */
