@@ -257,6 +257,40 @@ static void test_scan_onlines_cpu_and_block(void **state)
 	hotplug_free(h);
 }
 
+/* Block states are re-read only when the block set or MemTotal changed, or a minute passed. */
+static void test_scan_skips_unchanged_memory(void **state)
+{
+	struct hotplug_stats st;
+	struct hotplug *h = new_hotplug();
+
+	st = scan(h, 1000); /* the first pass reads everything */
+	assert_int_equal(st.blocks_onlined, 0);
+	/* offlined behind our back with MemTotal and the set unchanged: seen within the minute */
+	put_block(6, "offline\n", "Normal Movable\n");
+	st = scan(h, 2000);
+	assert_int_equal(st.blocks_onlined, 0);
+	assert_string_equal(block_state(6), "offline\n");
+	st = scan(h, 1000 + 60000);
+	assert_int_equal(st.blocks_onlined, 1);
+	assert_string_equal(block_state(6), "online_movable");
+	/* MemTotal moved: read at once (the pass after onlining re-learns MemTotal first) */
+	st = scan(h, 61200);
+	put_block(5, "offline\n", "Normal Movable\n");
+	st = scan(h, 61300);
+	assert_int_equal(st.blocks_onlined, 0); /* same set, same MemTotal: not looked at */
+	put_meminfo(896, 768);
+	st = scan(h, 61500);
+	assert_int_equal(st.blocks_onlined, 1);
+	assert_string_equal(block_state(5), "online_movable");
+	/* a new block (hot-added memory): read at once */
+	st = scan(h, 62000);
+	put_block(9, "offline\n", "Normal Movable\n");
+	st = scan(h, 62500);
+	assert_int_equal(st.blocks_onlined, 1);
+	assert_string_equal(block_state(9), "online_movable");
+	hotplug_free(h);
+}
+
 static void test_auto_online_blocks(void **state)
 {
 	struct hotplug *h;
@@ -664,6 +698,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        TEST(test_scan_onlines_cpu_and_block),
+	        TEST(test_scan_skips_unchanged_memory),
 	        TEST(test_auto_online_blocks),
 	        TEST(test_set_vcpus_down_holds),
 	        TEST(test_set_vcpus_never_cpu0),
