@@ -100,7 +100,8 @@ static void configure_vm(struct vm *vm)
 
 	hconf_policy_for(H.conf, vm->name, vm->uuid, &vm->policy);
 	vm->enabled = rule ? rule->enabled : true;
-	if (!chan[0]) {
+	/* enabled = no is hands off: the channel has one consumer, leave it to whoever wants it */
+	if (!chan[0] || !vm->enabled) {
 		if (vm->link.started)
 			guestlink_stop(&vm->link);
 		return;
