@@ -20,6 +20,8 @@
 /* A thread this busy (% of one CPU) needs a vCPU of its own: scale-down never goes below the
  * number of such threads. */
 #define HOT_THREAD_PCT 50.0
+/* a thread this busy, with the rest of the VM idle, is single-thread saturation */
+#define LONE_THREAD_PCT 90.0
 
 #define MIB(kib) ((unsigned long long)((kib) / KIB_PER_MIB))
 
@@ -242,15 +244,22 @@ static const struct sample_thread *top_thread(const struct sample *s)
  * The host checks the rest by its own: what the other threads use, spread over the other vCPUs,
  * stays below cpu-up, and no task waits for a CPU (pressure below cpu-pressure-up). Only then
  * would more vCPUs not help. Without busy % or online count the guest's word stands. */
+/* One thread pins a CPU while the rest of the VM idles, so more vCPUs would not help. The guest
+ * flags it after its streak (several samples); the host also sees it in any one sample from the
+ * hottest thread, so a cpu-up-for shorter than the guest's streak cannot outrun it. Tasks waiting
+ * for a CPU (pressure) mean more vCPUs would help after all. */
 static bool one_thread(const struct policy *p, const struct sample *s)
 {
 	const struct sample_thread *top = top_thread(s);
+	bool flagged = SAMPLE_HAS(s, SF_SATURATED) && s->saturated;
 	double rest_cores, ncpu;
 
-	if (!SAMPLE_HAS(s, SF_SATURATED) || !s->saturated || psi_cpu_high(p, s))
+	if (psi_cpu_high(p, s))
 		return false;
 	if (!SAMPLE_HAS(s, SF_CPU_BUSY) || !has_online(s))
-		return true;
+		return flagged;
+	if (!flagged && (!top || top->cpu_pct < LONE_THREAD_PCT))
+		return false;
 	ncpu = s->cpus_online;
 	rest_cores = s->cpu_busy_pct / 100.0 * ncpu - (top ? top->cpu_pct / 100.0 : 1.0);
 	return rest_cores * 100.0 < p->cpu_up_pct * (ncpu > 1 ? ncpu - 1 : 1);

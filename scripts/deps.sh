@@ -7,7 +7,10 @@ BUILD="build-essential cmake pkg-config clang-format
   libev-dev libprotobuf-c-dev protobuf-c-compiler libvirt-dev libproc2-dev libnanomsg-dev
   libinih-dev zlib1g-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev libxml2-dev"
 
-want="$BUILD ${VSCALE_EXTRA_DEPS:-}"
+# the e2e tests and make demo boot real VMs: libvirt and QEMU (TCG) at run time
+E2E="libvirt-daemon-system libvirt-clients qemu-system-x86"
+
+want="$BUILD $E2E ${VSCALE_EXTRA_DEPS:-}"
 missing=""
 for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -65,6 +65,14 @@ e2e_cleanup() {
 			echo "---- QEMU log (last 5 lines) ----" >&2
 			tail -n 5 "$E2E_TMP/qemu.log" >&2
 		fi
+		if [ -s "$E2E_TMP/hostd.log" ]; then
+			echo "---- vscale-hostd log (last 25 lines) ----" >&2
+			tail -n 25 "$E2E_TMP/hostd.log" >&2
+		fi
+		if [ -s "$E2E_TMP/state/decisions.jsonl" ]; then
+			echo "---- decision log (last 8 lines) ----" >&2
+			tail -n 8 "$E2E_TMP/state/decisions.jsonl" >&2
+		fi
 		if [ -s "$E2E_TMP/agent.log" ]; then
 			echo "---- agent stream (last 10 lines) ----" >&2
 			tail -n 10 "$E2E_TMP/agent.log" >&2
@@ -82,12 +90,12 @@ e2e_cleanup() {
 	exit "$rc"
 }
 
-# Domains left by a run that was killed outright (SIGKILL: no trap ran): vscale-e2e-PID with
-# PID gone. Runs that are still alive are left alone.
+# Domains left by a run that was killed outright (SIGKILL: no trap ran): vscale-e2e-PID (tests)
+# or vscale-demo-PID (make demo) with PID gone. Runs that are still alive are left alone.
 e2e_sweep() {
 	local d pid
-	for d in $(virsh_ list --all --name 2>/dev/null | grep '^vscale-e2e-[0-9]*$' || true); do
-		pid=${d#vscale-e2e-}
+	for d in $(virsh_ list --all --name 2>/dev/null | grep -E '^vscale-(e2e|demo)-[0-9]+$' || true); do
+		pid=${d##*-}
 		[ ! -d "/proc/$pid" ] || continue
 		echo "e2e: removing domain $d left by an earlier run" >&2
 		virsh_ destroy "$d" >/dev/null 2>&1 || true
@@ -97,7 +105,10 @@ e2e_sweep() {
 }
 
 e2e_init() { # BUILD_DIR
-	[ "$(id -u)" -eq 0 ] || e2e_fail "must run as root (system libvirtd)"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "e2e: skipped: must run as root (system libvirtd)" >&2
+		exit 77 # ctest: skipped
+	fi
 	[ -d "${1:-}" ] || e2e_fail "usage: $0 BUILD_DIR (a configured CMake build directory)"
 	E2E_BUILD=$(cd "$1" && pwd)
 	if [ -f "$E2E_BUILD/CMakeCache.txt" ]; then
@@ -224,7 +235,9 @@ e2e_hostd_conf() {
 	cat >"$E2E_TMP/vscale.conf" <<CONF
 [host]
 uri = $E2E_URI
-reserve-cpus = 0
+reserve-cpus = ${E2E_RESERVE_CPUS:-0}
+# other guests on this host count against headroom too: leave room for them
+cpu-overcommit = 16
 reserve-memory = 0
 interval = 1s
 op-timeout = 20s
