@@ -59,7 +59,7 @@ static void describe(const struct decision *d, char *buf, size_t cap)
 static void finish(struct actuate *a, struct vm *vm, const char *outcome, const char *detail,
                    uint64_t now_ms)
 {
-	struct decision *d = &vm->last_decision;
+	const struct decision *d = &vm->op.decision;
 	char what[400];
 
 	describe(d, what, sizeof(what));
@@ -109,7 +109,7 @@ static void start_op(struct actuate *a, struct vm *vm, enum op_kind kind, const 
 	vm->op.mem_to_kib = d->mem_to_kib;
 	vm->op.guest_total_before_kib =
 	        SAMPLE_HAS(&vm->st.newest, SF_MEM_TOTAL) ? vm->st.newest.mem_total_kib : 0;
-	snprintf(vm->op.why, sizeof(vm->op.why), "%s", d->text);
+	vm->op.decision = *d;
 }
 
 static void refresh_dom(struct actuate *a, struct vm *vm)
@@ -307,7 +307,7 @@ static void on_mem_reply(struct actuate *a, struct vm *vm, const struct reply *r
 			return;
 		}
 		to = from - (freed < from - to ? freed : from - to);
-		vm->last_decision.mem_to_kib = to;
+		vm->op.decision.mem_to_kib = to;
 	}
 	rc = virt_set_memory(a->virt, vm->uuid, to, a->host->persistent);
 	if (rc < 0) {

@@ -22,12 +22,12 @@ enum op_kind {
 
 struct vm_op {
 	enum op_kind kind;
-	uint64_t request_id; /* guest request we wait on; 0 = none */
+	struct decision decision; /* what started it: logged with the outcome */
+	uint64_t request_id;      /* guest request we wait on; 0 = none */
 	uint64_t started_ms, deadline_ms;
 	uint32_t vcpus_from, vcpus_to;
 	uint64_t mem_from_kib, mem_to_kib;
 	uint64_t guest_total_before_kib; /* guest MemTotal when the op started */
-	char why[192];                   /* the decision's text */
 };
 
 struct vm_counters {
@@ -56,8 +56,8 @@ struct vm {
 	uint32_t vcpus; /* vCPUs granted: online in the guest by our decision (<= plugged) */
 	uint64_t last_vcpu_up_ms, last_vcpu_down_ms, last_mem_up_ms, last_mem_down_ms;
 	struct vm_op op;
-	struct decision last_decision;
-	char last_action[256]; /* human line of the last action and its outcome */
+	struct decision last_decision; /* the newest, holds included (for reason changes) */
+	char last_action[256];         /* human line of the last action and its outcome */
 	struct vm_counters n;
 	struct log_ratelimit warn_rl;
 	uint64_t next_request_id;

@@ -167,6 +167,10 @@ void fg_tick(struct fakeguest *g, int n, uint64_t now_ms)
 
 		if (g[i].fd < 0 || !g[i].sending)
 			continue;
+		if (g[i].pending_cpus && g[i].seq >= g[i].pending_seq) {
+			g[i].cpus_present = g[i].cpus_online = g[i].pending_cpus;
+			g[i].pending_cpus = 0;
+		}
 		s.seq = ++g[i].seq;
 		s.mono_ms = now_ms;
 		s.interval_ms = 200;

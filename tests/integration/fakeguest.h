@@ -25,6 +25,9 @@ struct fakeguest {
 	uint64_t mem_total_kib;
 	bool saturated;
 	enum fg_reply_mode reply_mode;
+	/* a hot-plugged vCPU comes online this many samples later, as on a real guest */
+	uint32_t pending_cpus;
+	uint64_t pending_seq;
 	/* what happened */
 	unsigned hellos_sent, requests, acks, refusals;
 	uint32_t last_vcpus_req;
