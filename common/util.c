@@ -28,33 +28,38 @@ uint64_t util_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-ssize_t util_read_file(const char *path, char *buf, size_t cap)
+ssize_t util_read_at(int dirfd, const char *rel, char *buf, size_t cap)
 {
 	size_t len = 0;
 	int fd;
 
 	if (cap == 0)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	while (len < cap - 1) {
 		ssize_t n = read(fd, buf + len, cap - 1 - len);
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			n = -errno;
 			close(fd);
 			return n;
 		}
-		if (n == 0)
-			break;
 		len += (size_t)n;
+		if (n == 0 || len < cap - 1)
+			break; /* a short read is the end of a /proc, /sys or regular file */
 	}
 	close(fd);
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+ssize_t util_read_file(const char *path, char *buf, size_t cap)
+{
+	return util_read_at(AT_FDCWD, path, buf, cap);
 }
 
 ssize_t util_read_file_at(const char *dir, const char *rel, char *buf, size_t cap)

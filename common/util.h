@@ -14,8 +14,11 @@ uint64_t util_now_ms(void);
 uint64_t util_now_us(void);
 
 /* Reads a whole small file (at most cap-1 bytes) and NUL-terminates it. Returns the length or
- * -errno. */
+ * -errno. A short read ends the file, as it does for /proc, /sys and regular files: one read(2)
+ * per file in the common case. */
 ssize_t util_read_file(const char *path, char *buf, size_t cap);
+/* The same, relative to a directory fd (openat), or AT_FDCWD. */
+ssize_t util_read_at(int dirfd, const char *rel, char *buf, size_t cap);
 /* Same for dir + "/" + rel. */
 ssize_t util_read_file_at(const char *dir, const char *rel, char *buf, size_t cap);
 /* Writes s to an existing file (sysfs style: one write). Returns 0 or -errno. */

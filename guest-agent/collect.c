@@ -17,6 +17,7 @@
 
 #include "procs.h"
 #include "threads.h"
+#include "util.h"
 
 #define SCRATCH_LEN 8192 /* /proc/stat with a long intr line is cut: only the head is used */
 #define DIRENT_BUF  4096
@@ -65,34 +66,6 @@ void collect_opts_default(struct collect_opts *o)
 	o->saturation_samples = 3;
 	o->rest_idle_pct = 50;
 	o->scan_threads = true;
-}
-
-/* Reads <dirfd>/rel into buf (NUL-terminated): one openat, one read unless buf fills up. */
-static ssize_t read_at(int dirfd, const char *rel, char *buf, size_t cap)
-{
-	size_t len = 0;
-	int fd;
-
-	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		len += (size_t)r;
-		if (r == 0 || len < cap - 1)
-			break; /* a short read is the end of a /proc, /sys or regular file */
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
 }
 
 static char *next_line(char *p)
@@ -161,7 +134,7 @@ static int read_proc_stat(struct collector *c, struct sample *ret, int *ret_cpu_
 	ssize_t len;
 
 	*ret_cpu_lines = -ENODATA;
-	len = read_at(c->root_fd, "proc/stat", c->scratch, sizeof(c->scratch));
+	len = util_read_at(c->root_fd, "proc/stat", c->scratch, sizeof(c->scratch));
 	if (len < 0)
 		return (int)len;
 	if (strncmp(c->scratch, "cpu ", 4) != 0 || parse_cpu_line(c->scratch, &now) < 0)
@@ -208,7 +181,7 @@ static int parse_cpu_list(const char *p, uint32_t *ret)
 static int read_cpu_list(struct collector *c, const char *rel, uint32_t *ret)
 {
 	char buf[256];
-	ssize_t len = read_at(c->root_fd, rel, buf, sizeof(buf));
+	ssize_t len = util_read_at(c->root_fd, rel, buf, sizeof(buf));
 
 	return len < 0 ? (int)len : parse_cpu_list(buf, ret);
 }
@@ -228,7 +201,7 @@ static void read_cpus(struct collector *c, int cpu_lines, struct sample *ret)
 static int read_loadavg(struct collector *c, struct sample *ret)
 {
 	char buf[128];
-	ssize_t len = read_at(c->root_fd, "proc/loadavg", buf, sizeof(buf));
+	ssize_t len = util_read_at(c->root_fd, "proc/loadavg", buf, sizeof(buf));
 	char *p = buf, *end;
 	float v[3];
 
@@ -252,7 +225,7 @@ static int read_psi(struct collector *c, const char *rel, float *some, float *fu
                     enum sample_field some_bit, enum sample_field full_bit, struct sample *ret)
 {
 	char buf[256];
-	ssize_t len = read_at(c->root_fd, rel, buf, sizeof(buf));
+	ssize_t len = util_read_at(c->root_fd, rel, buf, sizeof(buf));
 
 	if (len < 0)
 		return (int)len;
@@ -287,7 +260,7 @@ static int read_meminfo(struct collector *c, struct sample *ret)
 	unsigned found = 0;
 	ssize_t len;
 
-	len = read_at(c->root_fd, "proc/meminfo", c->scratch, sizeof(c->scratch));
+	len = util_read_at(c->root_fd, "proc/meminfo", c->scratch, sizeof(c->scratch));
 	if (len < 0)
 		return (int)len;
 	for (char *p = c->scratch; p && *p; p = next_line(p)) {
@@ -371,12 +344,12 @@ static void count_block(int memfd, const char *name, struct mem_blocks *b)
 
 	memcpy(rel, name, nlen);
 	memcpy(rel + nlen, "/state", sizeof("/state"));
-	if (read_at(memfd, rel, buf, sizeof(buf)) < 0 || strncmp(buf, "online", 6) != 0 ||
+	if (util_read_at(memfd, rel, buf, sizeof(buf)) < 0 || strncmp(buf, "online", 6) != 0 ||
 	    (buf[6] != '\n' && buf[6] != '\0'))
 		return;
 	b->online++;
 	memcpy(rel + nlen, "/valid_zones", sizeof("/valid_zones"));
-	if (read_at(memfd, rel, buf, sizeof(buf)) >= 0 && strncmp(buf, "Movable", 7) == 0 &&
+	if (util_read_at(memfd, rel, buf, sizeof(buf)) >= 0 && strncmp(buf, "Movable", 7) == 0 &&
 	    (buf[7] == '\n' || buf[7] == ' ' || buf[7] == '\0'))
 		b->movable++;
 }
@@ -389,7 +362,7 @@ static int count_blocks(int memfd, struct mem_blocks *b)
 	ssize_t nread;
 	uint64_t n;
 
-	if (read_at(memfd, "block_size_bytes", buf, sizeof(buf)) < 0)
+	if (util_read_at(memfd, "block_size_bytes", buf, sizeof(buf)) < 0)
 		return -ENODATA;
 	b->block_kib = strtoull(buf, &end, 16) / 1024;
 	if (end == buf || b->block_kib == 0)

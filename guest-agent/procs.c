@@ -84,34 +84,6 @@ static struct thread_tick *add_tick(struct procs *p)
 	return &v[p->nticks++];
 }
 
-/* Reads <dirfd>/rel into buf (NUL-terminated): one openat, one read unless buf fills up. */
-static ssize_t read_small_at(int dirfd, const char *rel, char *buf, size_t cap)
-{
-	size_t len = 0;
-	int fd;
-
-	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		len += (size_t)r;
-		if (r == 0 || len < cap - 1)
-			break; /* a short read is the end of a /proc, /sys or regular file */
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
-}
-
 static bool parse_u64(const char **p, uint64_t *ret)
 {
 	const char *s = *p;
@@ -305,7 +277,7 @@ static int procs_dir(struct procs *p, int procfd)
 			if (!parse_id(d->d_name, &pid))
 				continue;
 			snprintf(rel, sizeof(rel), "%u/stat", pid);
-			len = read_small_at(procfd, rel, sbuf, sizeof(sbuf));
+			len = util_read_at(procfd, rel, sbuf, sizeof(sbuf));
 			if (len <= 0 || parse_stat(sbuf, (size_t)len, &whole, &nlwp) < 0)
 				continue; /* exited since the listing, or not a process */
 			whole.tid = whole.tgid = pid;
@@ -335,7 +307,7 @@ static int read_tasks(struct procs *p, int taskfd, uint32_t pid)
 			if (!parse_id(d->d_name, &tid))
 				continue;
 			snprintf(rel, sizeof(rel), "%u/stat", tid);
-			len = read_small_at(taskfd, rel, sbuf, sizeof(sbuf));
+			len = util_read_at(taskfd, rel, sbuf, sizeof(sbuf));
 			if (len <= 0)
 				continue; /* exited since the listing */
 			t = add_tick(p);
@@ -427,7 +399,7 @@ static int read_leader(int proc_fd, uint32_t tid, struct thread_tick *t)
 	ssize_t len;
 
 	snprintf(rel, sizeof(rel), "%u/task/%u/stat", tid, tid);
-	len = read_small_at(proc_fd, rel, sbuf, sizeof(sbuf));
+	len = util_read_at(proc_fd, rel, sbuf, sizeof(sbuf));
 	if (len <= 0)
 		return len < 0 ? (int)len : -ENODATA;
 	return parse_stat(sbuf, (size_t)len, t, NULL);
