@@ -5,6 +5,8 @@
  *
  * Commands (an optional first word "#TAG" is echoed back so the host can match its reply):
  *   ping | status | uptime | counter
+ *                   status also gives what the demo view draws: CPUs present, busy % over the
+ *                   last second, PSI cpu/memory some avg10 (-1 when the kernel has no PSI)
  *   spin N          N busy threads (replaces the running ones; 0 stops them)
  *   spin1           exactly one busy thread (single-thread saturation)
  *   stop            stop every busy thread
@@ -51,6 +53,7 @@ static unsigned nchunks;          /* under mem_lock */
 static uint64_t target_bytes;     /* under mem_lock */
 static uint64_t rate_bytes_per_s; /* under mem_lock; 0 = as fast as possible */
 static uint64_t counter;          /* ticks once a second in the main loop */
+static double busy_pct = -1;      /* all CPUs busy over the last tick, as vscale-guestd counts */
 
 static uint64_t now_ms(void)
 {
@@ -202,6 +205,56 @@ static int signal_comm(const char *comm, int sig)
 	return n;
 }
 
+/* "some avg10" (or "full avg10") of /proc/pressure/WHAT; -1 when absent (no PSI). */
+static double psi_avg10(const char *what, const char *kind)
+{
+	char path[64], line[256];
+	double v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/pressure/%s", what);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		size_t klen = strlen(kind);
+		char *p = strstr(line, "avg10=");
+
+		if (strncmp(line, kind, klen) == 0 && line[klen] == ' ' && p) {
+			v = strtod(p + 6, NULL);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* CPUs the kernel knows (plugged): the count in /sys/devices/system/cpu/present ("0-3"). */
+static int cpus_present(void)
+{
+	char buf[256];
+	int n = 0;
+	FILE *f = fopen("/sys/devices/system/cpu/present", "r");
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (char *save, *tok = strtok_r(buf, ",\n", &save); tok;
+	     tok = strtok_r(NULL, ",\n", &save)) {
+		int a = atoi(tok), b = a;
+		char *dash = strchr(tok, '-');
+
+		if (dash)
+			b = atoi(dash + 1);
+		n += b >= a ? b - a + 1 : 0;
+	}
+	return n;
+}
+
 static void cmd_agent(const char *what, char *out, size_t cap)
 {
 	int n;
@@ -234,12 +287,15 @@ static void cmd_status(char *out, size_t cap)
 	pthread_mutex_unlock(&mem_lock);
 	snprintf(out, cap,
 	         "ok status uptime_s=%.1f cpus_online=%ld mem_total_kib=%llu mem_avail_kib=%llu "
-	         "counter=%llu spinners=%d held_mib=%llu target_mib=%llu pid=%d",
+	         "counter=%llu spinners=%d held_mib=%llu target_mib=%llu pid=%d "
+	         "cpus_present=%d busy_pct=%.1f psi_cpu_some10=%.2f psi_mem_some10=%.2f "
+	         "psi_mem_full10=%.2f",
 	         uptime_s(), sysconf(_SC_NPROCESSORS_ONLN),
 	         (unsigned long long)meminfo_kib("MemTotal"),
 	         (unsigned long long)meminfo_kib("MemAvailable"), (unsigned long long)counter,
 	         nspin, (unsigned long long)(held >> 20), (unsigned long long)(target >> 20),
-	         (int)getpid());
+	         (int)getpid(), cpus_present(), busy_pct, psi_avg10("cpu", "some"),
+	         psi_avg10("memory", "some"), psi_avg10("memory", "full"));
 }
 
 static void cmd_alloc(const char *size, const char *rate, char *out, size_t cap)
@@ -377,6 +433,37 @@ static int find_port(const char *name, char *ret, size_t cap)
 	return r;
 }
 
+/* busy_pct from /proc/stat's "cpu" line since the previous call (busy = not idle, iowait or
+ * steal, like vscale-guestd). Keeps the last figure when the counters went back (CPU offlined). */
+static void update_busy(void)
+{
+	static unsigned long long prev_total, prev_idle, prev_steal;
+	unsigned long long v[8] = {0}, total = 0, idle, steal;
+	FILE *f = fopen("/proc/stat", "r");
+	int n;
+
+	if (!f)
+		return;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	           &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return;
+	for (int i = 0; i < 8; i++)
+		total += v[i];
+	idle = v[3] + v[4];
+	steal = v[7];
+	if (prev_total && total > prev_total && idle >= prev_idle && steal >= prev_steal &&
+	    idle - prev_idle + steal - prev_steal <= total - prev_total)
+		busy_pct =
+		        100.0 *
+		        (double)(total - prev_total - (idle - prev_idle) - (steal - prev_steal)) /
+		        (double)(total - prev_total);
+	prev_total = total;
+	prev_idle = idle;
+	prev_steal = steal;
+}
+
 static void tick(void)
 {
 	static uint64_t next;
@@ -384,6 +471,8 @@ static void tick(void)
 
 	if (!next)
 		next = now + 1000;
+	if (now >= next)
+		update_busy();
 	while (now >= next) {
 		counter++;
 		next += 1000;
