@@ -23,6 +23,13 @@ check: deps
 	$(MAKE) --no-print-directory format-check
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# The suite but the real-VM tests, built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (leaks included: the daemons exit non-zero on a leak and the integration tests check that).
+check-asan: deps
+	cmake -S . -B $(BUILD)-asan -DVSCALE_SANITIZE=ON -DVSCALE_WERROR=ON
+	cmake --build $(BUILD)-asan -j$(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j$(JOBS) -LE e2e
+
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
