@@ -3,7 +3,11 @@
 #ifndef VSCALE_TEST_CHECK_H
 #define VSCALE_TEST_CHECK_H
 
+#include <signal.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -18,5 +22,22 @@ static int passed, failed;
 			fputc('\n', stderr);                                                       \
 		}                                                                                  \
 	} while (0)
+
+/* Stops a daemon the test started: SIGTERM, up to 5 s, then SIGKILL. Returns its exit status,
+ * 128 + signal, or -1 when it had to be killed. */
+static inline int stop_child(pid_t pid)
+{
+	int status = 0;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 50; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
 
 #endif

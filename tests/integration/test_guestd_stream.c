@@ -114,21 +114,6 @@ static pid_t start_guestd(const char *bin, const char *conf, const char *sock, c
 	return pid;
 }
 
-static int stop_guestd(pid_t pid)
-{
-	int status = 0;
-
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* Session 1 and 2 on the live system: stream, gap, resume with nothing lost. */
 static void test_stream_and_reconnect(const char *bin, const char *dir)
 {
@@ -216,7 +201,7 @@ static void test_stream_and_reconnect(const char *bin, const char *dir)
 	CHECK(samples == 10, "only %d samples in the second session", samples);
 	close(c.fd);
 out:
-	CHECK(stop_guestd(pid) == 0, "guestd did not exit 0 on SIGTERM");
+	CHECK(stop_child(pid) == 0, "guestd did not exit 0 on SIGTERM");
 	close(lfd);
 	frame_dec_fini(&c.dec);
 }
@@ -297,7 +282,7 @@ static void test_requests_on_fake_root(const char *bin, const char *dir)
 	CHECK(util_read_file(cpu1, buf, sizeof(buf)) > 0 && buf[0] == '1', "cpu1 not back online");
 	close(c.fd);
 out:
-	CHECK(stop_guestd(pid) == 0, "guestd (fake root) did not exit 0 on SIGTERM");
+	CHECK(stop_child(pid) == 0, "guestd (fake root) did not exit 0 on SIGTERM");
 	close(lfd);
 	frame_dec_fini(&c.dec);
 }

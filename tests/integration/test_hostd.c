@@ -102,21 +102,6 @@ static pid_t start_hostd(const char *bin)
 	return pid;
 }
 
-static int stop(pid_t pid)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		usleep(100000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* ---- the decision log ---- */
 
 struct entry {
@@ -349,7 +334,7 @@ static void scenario(const char *bin)
 
 	/* restart: cooldowns and the grant were persisted, and the VMs are picked up again (the
 	 * test driver forgets its domains' sizes with the process, so no resizing is checked) */
-	st = stop(pid);
+	st = stop_child(pid);
 	CHECK(st == 0, "hostd exit status %d on SIGTERM", st);
 	{
 		char path[300], buf[1024];
@@ -365,7 +350,7 @@ static void scenario(const char *bin)
 	for (int i = 0; i < NVM; i++)
 		CHECK(g[i].hellos_sent == 2, "%s: %u sessions, want 2 (picked up after restart)",
 		      names[i], g[i].hellos_sent);
-	st = stop(pid);
+	st = stop_child(pid);
 	CHECK(st == 0, "hostd exit status %d on SIGTERM after restart", st);
 }
 
