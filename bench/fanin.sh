@@ -71,6 +71,8 @@ write_conf() {
 		reserve-cpus = 0
 		reserve-memory = 0
 		state-dir = $dir/state
+		control-dir = $dir/run
+		metrics = off
 
 		[policy default]
 		vcpus = 1..4

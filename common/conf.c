@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 int conf_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -241,6 +243,9 @@ struct parse_ctx {
 	bool failed;
 	struct seen_key *seen;
 	size_t nseen, capseen;
+	char *buf; /* read_line()'s getline() buffer */
+	size_t cap;
+	int long_line; /* line longer than inih takes: reading stopped there; 0 = none */
 };
 
 static int remember_key(struct parse_ctx *p, const char *section, const char *key)
@@ -282,6 +287,11 @@ static int on_key(void *user, const char *section, const char *key, const char *
 		snprintf(p->msg, sizeof(p->msg), "'%s' given twice in [%s]", key, section);
 	else if (r < 0)
 		snprintf(p->msg, sizeof(p->msg), "out of memory");
+	else if (value[0] == ';') /* "key =;x": --print-config writes "key = ;x", a comment */
+		snprintf(p->msg, sizeof(p->msg), "%s: a value cannot start with ';'", key);
+	else if (strlen(key) + strlen(value) + 3 > CONF_LINE_MAX) /* "key=value" fitted */
+		snprintf(p->msg, sizeof(p->msg), "%s: \"%s = VALUE\" is longer than %d characters",
+		         key, key, CONF_LINE_MAX);
 	else if (p->fn(p->user, section, key, value, p->msg, sizeof(p->msg)) == 0)
 		return 1;
 	p->failed = true;
@@ -290,15 +300,29 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	return 1;
 }
 
-/* fgets for inih that counts lines, so on_key() knows which line it is looking at */
+_Static_assert(CONF_LINE_MAX == INI_MAX_LINE - 2, "conf.h: CONF_LINE_MAX is inih's line less 2");
+
+/* fgets for inih that counts lines, so on_key() knows which line it is looking at. A line that
+ * does not fit inih's buffer (num bytes, newline and NUL included) ends the file: inih would cut
+ * it in two lines silently, keeping a truncated value (and --print-config, adding " = ", would
+ * cut it elsewhere). */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
-	char *r = fgets(str, num, p->f);
+	ssize_t n;
 
-	if (r)
-		p->line++;
-	return r;
+	if (p->long_line || num < 1)
+		return NULL;
+	n = getline(&p->buf, &p->cap, p->f);
+	if (n < 0)
+		return NULL;
+	p->line++;
+	if (n > num - 1) {
+		p->long_line = p->line;
+		return NULL;
+	}
+	memcpy(str, p->buf, (size_t)n + 1);
+	return str;
 }
 
 int conf_parse_file(const char *path, conf_key_fn fn, void *user, char *err, size_t errlen)
@@ -323,9 +347,48 @@ int conf_parse_file(const char *path, conf_key_fn fn, void *user, char *err, siz
 		snprintf(err, errlen, "%s:%d: %s", path, ours ? p.fail_line : line,
 		         ours ? p.msg : "syntax error (expected [section] or key = value)");
 		r = -EINVAL;
+	} else if (p.long_line) { /* inih saw nothing after it: any error of its came before */
+		snprintf(err, errlen, "%s:%d: line longer than %d characters", path, p.long_line,
+		         CONF_LINE_MAX);
+		r = -EINVAL;
 	}
 	for (size_t i = 0; i < p.nseen; i++)
 		free(p.seen[i].name);
 	free(p.seen);
+	free(p.buf);
 	return r;
+}
+
+int conf_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len, char *err,
+                      size_t errlen)
+{
+	const struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+	                               .ai_socktype = SOCK_STREAM};
+	const char *colon = strrchr(s, ':'), *host = s;
+	struct addrinfo *ai;
+	char buf[64];
+	size_t hl;
+	int r;
+
+	if (!colon || colon == s || !colon[1])
+		return conf_fail(err, errlen, "'%s' is not ADDRESS:PORT (like 127.0.0.1:9810)", s);
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		host++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(buf))
+		return conf_fail(err, errlen, "'%s': address too long", s);
+	memcpy(buf, host, hl);
+	buf[hl] = '\0';
+	r = getaddrinfo(buf, colon + 1, &hints, &ai);
+	if (r != 0)
+		return conf_fail(err, errlen, "'%s' is not ADDRESS:PORT with a numeric address: %s",
+		                 s, gai_strerror(r));
+	if (ret) {
+		memcpy(ret, ai->ai_addr, ai->ai_addrlen);
+		*ret_len = (unsigned)ai->ai_addrlen;
+	}
+	freeaddrinfo(ai);
+	return 0;
 }

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #define CONF_ERR_LEN 256
+/* The longest line a config file may have: inih's buffer (INI_MAX_LINE) less newline and NUL.
+ * A value is refused when "key = value" would not fit, so that a printed config reads back. */
+#define CONF_LINE_MAX 198
 
 /* Writes a printf-style message into err (when err is not NULL) and returns -EINVAL: the one way
  * parsers and validators report what is wrong. */
@@ -29,6 +32,11 @@ int conf_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret, ch
 int conf_parse_double(const char *s, double min, double max, double *ret, char *err, size_t errlen);
 /* yes/no/true/false/on/off/1/0 */
 int conf_parse_bool(const char *s, bool *ret, char *err, size_t errlen);
+/* "ADDRESS:PORT" with a numeric IPv4 address or a bracketed IPv6 one ("[::1]:9810"), port 0..65535.
+ * ret may be NULL (check only). */
+struct sockaddr_storage;
+int conf_parse_listen(const char *s, struct sockaddr_storage *ret, unsigned *ret_len, char *err,
+                      size_t errlen);
 /* "1..8" -> lo=1, hi=8 (lo <= hi), or a single value "4" -> 4..4 */
 int conf_parse_uint_range(const char *s, uint64_t min, uint64_t max, uint64_t *ret_lo,
                           uint64_t *ret_hi, char *err, size_t errlen);
@@ -42,7 +50,9 @@ typedef int (*conf_key_fn)(void *user, const char *section, const char *key, con
 
 /* Parses path with inih. On the first error writes "path:line: message" into err and returns
  * -EINVAL; -errno when the file cannot be read (message in err too). Duplicate keys in a
- * section are reported as errors. */
+ * section are reported as errors, and so are values starting with ';' (written back as
+ * "key = ;..." they would read as a comment), lines longer than CONF_LINE_MAX (inih would cut
+ * them in two silently) and values for which "key = value" would be. */
 int conf_parse_file(const char *path, conf_key_fn fn, void *user, char *err, size_t errlen);
 
 #endif

@@ -79,6 +79,12 @@ int gconf_set(struct gconf *c, const char *name, const char *value, char *err, s
 	field = (char *)c + k->off;
 	switch (k->kind) {
 	case K_PATH:
+		/* absolute or empty: the daemon's cwd is no place to look, and a value printed by
+		 * gconf_print() must read back (";x" would print as "key = ;x", a comment) */
+		if (*value && *value != '/') {
+			snprintf(err, errlen, "%s: '%s' is not an absolute path", name, value);
+			return -EINVAL;
+		}
 		if (strlen(value) >= PATH_MAX) {
 			snprintf(err, errlen, "%s: path too long", name);
 			return -EINVAL;

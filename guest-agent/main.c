@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "channel.h"
 #include "collect.h"
 #include "gconf.h"
@@ -337,8 +339,13 @@ static int guestd_run(struct guestd *g)
 	log_info("vscale-guestd %s: sampling every %llu ms, %s", VSCALE_VERSION,
 	         (unsigned long long)g->conf.interval_ms,
 	         g->conf.device[0] ? g->conf.device : "port " GCONF_PORT_NAME);
+	/* Type=notify: started once sampling is set up; the host may not be connected yet. A
+	 * no-op without $NOTIFY_SOCKET (not under systemd). */
+	sd_notifyf(0, "READY=1\nSTATUS=sampling every %llu ms",
+	           (unsigned long long)g->conf.interval_ms);
 	ev_run(g->loop, 0);
 	log_info("stopping");
+	sd_notify(0, "STOPPING=1");
 	channel_fini(&g->ch);
 	hotplug_free(g->hp);
 	collect_free(g->coll);

@@ -26,6 +26,15 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Every decision worth keeping: the decision log, and whoever listens (the event socket). */
+static void note(struct actuate *a, struct vm *vm, const struct decision *d, const char *outcome,
+                 const char *detail)
+{
+	declog_write(a->dlog, vm->name, vm->uuid, d, outcome, detail);
+	if (a->on_record)
+		a->on_record(a->user, vm, d, outcome, detail);
+}
+
 /* The VM's last-action line for status: a human summary, cut to fit. */
 static void set_last_action(struct vm *vm, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
@@ -79,7 +88,7 @@ static void finish(struct actuate *a, struct vm *vm, const char *outcome, const 
 	else
 		log_warn("vm '%s': %s: %s%s%s", vm->name, what, outcome, detail ? ": " : "",
 		         detail ? detail : "");
-	declog_write(a->dlog, vm->name, vm->uuid, d, outcome, detail);
+	note(a, vm, d, outcome, detail);
 	memset(&vm->op, 0, sizeof(vm->op));
 	policy_state_reset_runs(&vm->st);
 	actuate_save_state(a, vm, now_ms);
@@ -221,7 +230,7 @@ void actuate_decision(struct actuate *a, struct vm *vm, const struct decision *d
 		     d->reason == REASON_NO_FIT) &&
 		    vm->last_decision.reason != d->reason) {
 			log_info("vm '%s': hold: %s", vm->name, d->text);
-			declog_write(a->dlog, vm->name, vm->uuid, d, "hold", NULL);
+			note(a, vm, d, "hold", NULL);
 		}
 		vm->last_decision = *d;
 		return;
@@ -230,7 +239,7 @@ void actuate_decision(struct actuate *a, struct vm *vm, const struct decision *d
 	describe(d, what, sizeof(what));
 	if (a->dry_run) {
 		log_info("vm '%s': %s [dry run]", vm->name, what);
-		declog_write(a->dlog, vm->name, vm->uuid, d, "dry-run", NULL);
+		note(a, vm, d, "dry-run", NULL);
 		set_last_action(vm, "dry-run: %s", what);
 		/* pace dry-run decisions by the same cooldowns */
 		if (d->action == ACTION_VCPU_UP)
@@ -245,7 +254,7 @@ void actuate_decision(struct actuate *a, struct vm *vm, const struct decision *d
 		return;
 	}
 	log_info("vm '%s': %s", vm->name, what);
-	declog_write(a->dlog, vm->name, vm->uuid, d, "started", NULL);
+	note(a, vm, d, "started", NULL);
 	switch (d->action) {
 	case ACTION_VCPU_UP:
 		vcpu_up(a, vm, d, now_ms);
@@ -406,6 +415,7 @@ void actuate_load_state(struct actuate *a, struct vm *vm, uint64_t now_ms)
 	if (s.vcpus_granted && s.vcpus_granted <= vm->dom.vcpus_cur)
 		vm->vcpus = s.vcpus_granted;
 	snprintf(vm->last_action, sizeof(vm->last_action), "%s", s.last_action);
+	vm->paused = s.paused;
 }
 
 void actuate_save_state(struct actuate *a, struct vm *vm, uint64_t now_ms)
@@ -421,6 +431,7 @@ void actuate_save_state(struct actuate *a, struct vm *vm, uint64_t now_ms)
 	s.mem_up_ms = state_mono_to_wall(vm->last_mem_up_ms, wall, now_ms);
 	s.mem_down_ms = state_mono_to_wall(vm->last_mem_down_ms, wall, now_ms);
 	s.vcpus_granted = vm->vcpus;
+	s.paused = vm->paused;
 	snprintf(s.last_action, sizeof(s.last_action), "%s", vm->last_action);
 	r = state_save(a->host->state_dir, vm->uuid, &s);
 	if (r < 0 && log_ratelimit_ok(&vm->warn_rl, now_ms))

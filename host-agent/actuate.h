@@ -19,6 +19,10 @@ struct actuate {
 	const struct host_conf *host; /* the running config's [host] */
 	struct declog *dlog;          /* may be NULL */
 	bool dry_run;
+	/* called after each decision-log line (may be NULL): hostd publishes it as an event */
+	void (*on_record)(void *user, const struct vm *vm, const struct decision *d,
+	                  const char *outcome, const char *detail);
+	void *user;
 };
 
 /* Acts on a decision (HOLD only records changes of reason). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,4 +87,136 @@ void declog_write(struct declog *dl, const char *vm, const char *uuid, const str
 	if (n > 0 && (size_t)n < sizeof(line) && write(dl->fd, line, (size_t)n) != n) {
 		/* the log is best effort: a full disk must not stop scaling */
 	}
+}
+
+/* ---- reading it back: only our own flat lines, so a field finder is enough ---- */
+
+/* the text after "key": in line, or NULL */
+static const char *field(const char *line, const char *key)
+{
+	char pat[32];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(line, pat);
+	return p ? p + strlen(pat) : NULL;
+}
+
+static int get_str(const char *line, const char *key, char *out, size_t cap)
+{
+	const char *p = field(line, key);
+	size_t n = 0;
+
+	if (!p || *p++ != '"')
+		return -EINVAL;
+	for (; *p && *p != '"'; p++) {
+		char c = *p;
+
+		if (c == '\\') {
+			p++;
+			if (*p == 'u') {
+				unsigned v;
+
+				if (sscanf(p + 1, "%4x", &v) != 1)
+					return -EINVAL;
+				c = (char)v;
+				p += 4;
+			} else if (*p) {
+				c = *p;
+			} else {
+				return -EINVAL;
+			}
+		}
+		if (n + 1 < cap)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+	return *p == '"' ? 0 : -EINVAL;
+}
+
+static int parse_line(const char *line, struct ctl_record *r)
+{
+	const char *p;
+	double ts;
+	unsigned long long a, b;
+
+	memset(r, 0, sizeof(*r));
+	if (!(p = field(line, "ts")) || sscanf(p, "%lf", &ts) != 1)
+		return -EINVAL;
+	r->time_ms = (uint64_t)(ts * 1000.0 + 0.5);
+	if (get_str(line, "vm", r->vm, sizeof(r->vm)) < 0 ||
+	    get_str(line, "uuid", r->uuid, sizeof(r->uuid)) < 0 ||
+	    get_str(line, "action", r->action, sizeof(r->action)) < 0 ||
+	    get_str(line, "reason", r->reason, sizeof(r->reason)) < 0 ||
+	    get_str(line, "text", r->text, sizeof(r->text)) < 0 ||
+	    get_str(line, "outcome", r->outcome, sizeof(r->outcome)) < 0 ||
+	    get_str(line, "detail", r->detail, sizeof(r->detail)) < 0)
+		return -EINVAL;
+	if (!(p = field(line, "vcpus")) || sscanf(p, "[%llu,%llu]", &a, &b) != 2)
+		return -EINVAL;
+	r->vcpus_from = (uint32_t)a;
+	r->vcpus_to = (uint32_t)b;
+	if (!(p = field(line, "mem_kib")) || sscanf(p, "[%llu,%llu]", &a, &b) != 2)
+		return -EINVAL;
+	r->mem_from_kib = a;
+	r->mem_to_kib = b;
+	return 0;
+}
+
+int declog_read(const char *path, const char *uuid, struct ctl_record *ret, size_t max,
+                size_t *ret_n)
+{
+	char pat[64], *buf, *end;
+	struct stat st;
+	size_t len, n = 0;
+	off_t from;
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	len = (size_t)st.st_size < DECLOG_SCAN_MAX ? (size_t)st.st_size : DECLOG_SCAN_MAX;
+	from = st.st_size - (off_t)len;
+	buf = malloc(len + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out_close;
+	}
+	got = pread(fd, buf, len, from);
+	if (got < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	buf[got] = '\0';
+	snprintf(pat, sizeof(pat), "\"uuid\":\"%s\"", uuid);
+	/* newest first, from the end; a line cut by the scan window does not parse and is skipped
+	 */
+	end = buf + got;
+	while (end > buf && n < max) {
+		char *start = end - 1;
+
+		while (start > buf && start[-1] != '\n')
+			start--;
+		*end = '\0';
+		if (end > start && (!*uuid || strstr(start, pat)) &&
+		    parse_line(start, &ret[n]) == 0)
+			n++;
+		end = start > buf ? start - 1 : buf;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		struct ctl_record t = ret[i];
+
+		ret[i] = ret[n - 1 - i];
+		ret[n - 1 - i] = t;
+	}
+	*ret_n = n;
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return r;
 }

@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
+#include "ctlmsg.h"
 #include "policy.h"
 
 struct declog;
@@ -17,5 +20,12 @@ void declog_close(struct declog *dl);
 /* outcome: "started", "done", "failed", "refused", "timeout", "dry-run", "hold". */
 void declog_write(struct declog *dl, const char *vm, const char *uuid, const struct decision *d,
                   const char *outcome, const char *detail);
+
+/* Reads back the newest records of the VM with this uuid ("" = every VM) from the log at path,
+ * scanning at most the last DECLOG_SCAN_MAX bytes: up to max of them into ret, oldest first, the
+ * count in *ret_n. Lines that do not parse (a torn last line) are skipped. 0 or -errno. */
+#define DECLOG_SCAN_MAX (8u << 20)
+int declog_read(const char *path, const char *uuid, struct ctl_record *ret, size_t max,
+                size_t *ret_n);
 
 #endif

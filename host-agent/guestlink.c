@@ -1,6 +1,8 @@
 /* Host end of a guest stream. Connects to the channel's unix socket, reads with a small stack
- * buffer into an on-demand decoder (thousands of these exist at once), and reconnects with
- * exponential backoff from 100 ms to 5 s when the guest side goes away. */
+ * buffer into an on-demand decoder (thousands of these exist at once), drops a stream that
+ * carries only junk, and reconnects with exponential backoff from 100 ms to 5 s when the guest
+ * side goes away. The backoff starts over only after a session that lasted 5 s: a guest that
+ * accepts and closes (or floods) at once is retried ever more slowly, not every 100 ms. */
 #include "guestlink.h"
 
 #include <errno.h>
@@ -32,6 +34,19 @@ static void schedule_retry(struct guestlink *gl)
 	ev_timer_set(&gl->retry, gl->retry_ms / 1000.0, 0.0);
 	ev_timer_start(gl->loop, &gl->retry);
 	gl->retry_ms = gl->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : gl->retry_ms * 2;
+}
+
+static void drop(struct guestlink *gl);
+
+/* The stream ended or was dropped: reconnect, soon only if the session lasted. */
+static void lost(struct guestlink *gl)
+{
+	bool lasted = util_now_ms() - gl->connected_ms >= RETRY_MAX_MS;
+
+	drop(gl);
+	if (lasted)
+		gl->retry_ms = RETRY_MIN_MS;
+	schedule_retry(gl);
 }
 
 static void drop(struct guestlink *gl)
@@ -80,43 +95,72 @@ static bool flush(struct guestlink *gl)
 	return true;
 }
 
+/* True when the stream went on too long without a good frame; *ret_since says what it sent. */
+static bool junk_only(const struct guestlink *gl, struct frame_stats *ret_since)
+{
+	ret_since->frames = 0;
+	ret_since->bad_frames = gl->dec.stats.bad_frames - gl->at_good.bad_frames;
+	ret_since->skipped_bytes = gl->dec.stats.skipped_bytes - gl->at_good.skipped_bytes;
+	return ret_since->bad_frames > GUESTLINK_JUNK_FRAMES ||
+	       ret_since->skipped_bytes > GUESTLINK_JUNK_BYTES;
+}
+
+/* Feeds one read to the decoder and hands up its frames. False when the stream is gone (junk,
+ * or the frame handler stopped it). */
+static bool take(struct guestlink *gl, const uint8_t *buf, size_t n)
+{
+	struct frame_stats since;
+	size_t off = 0;
+	struct frame f;
+
+	while (off < n) {
+		size_t took = frame_dec_feed(&gl->dec, buf + off, n - off);
+
+		off += took;
+		while (gl->fd >= 0 && frame_dec_next(&gl->dec, &f) == 1) {
+			gl->at_good = gl->dec.stats;
+			gl->ops->frame(gl, &f);
+		}
+		if (gl->fd < 0)
+			return false; /* the frame handler stopped us */
+		if (junk_only(gl, &since)) {
+			gl->junk_drops++;
+			if (gl->ops->junk)
+				gl->ops->junk(gl, &since);
+			if (gl->fd >= 0)
+				lost(gl);
+			return false;
+		}
+		if (took == 0)
+			break; /* out of memory: drop the rest of this read */
+	}
+	return true;
+}
+
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct guestlink *gl = container_of(w, struct guestlink, io);
 	uint8_t buf[4096];
 
 	if ((revents & EV_WRITE) && !flush(gl))
-		goto lost;
+		goto gone;
 	if (revents & EV_READ) {
 		/* bounded: one read per wake-up keeps one chatty guest from starving the rest */
 		ssize_t n = recv(gl->fd, buf, sizeof(buf), 0);
-		size_t off = 0;
-		struct frame f;
 
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			goto lost;
+			goto gone;
 		if (n < 0)
 			return;
 		gl->rx_us = util_now_us();
 		gl->bytes_in += (size_t)n;
-		while (off < (size_t)n) {
-			size_t took = frame_dec_feed(&gl->dec, buf + off, (size_t)n - off);
-
-			off += took;
-			while (gl->fd >= 0 && frame_dec_next(&gl->dec, &f) == 1)
-				gl->ops->frame(gl, &f);
-			if (gl->fd < 0)
-				return; /* the frame handler stopped us */
-			if (took == 0)
-				break; /* out of memory: drop the rest of this read */
-		}
+		if (!take(gl, buf, (size_t)n))
+			return;
 	}
 	set_events(gl);
 	return;
-lost:
-	drop(gl);
-	gl->retry_ms = RETRY_MIN_MS;
-	schedule_retry(gl);
+gone:
+	lost(gl);
 }
 
 static void try_connect(struct guestlink *gl)
@@ -135,7 +179,8 @@ static void try_connect(struct guestlink *gl)
 	gl->fd = fd;
 	gl->up = true;
 	gl->connects++;
-	gl->retry_ms = RETRY_MIN_MS;
+	gl->connected_ms = util_now_ms();
+	gl->at_good = gl->dec.stats;
 	ev_io_init(&gl->io, on_io, fd, EV_READ);
 	ev_io_start(gl->loop, &gl->io);
 	if (gl->ops->up)
@@ -189,9 +234,7 @@ int guestlink_send(struct guestlink *gl, enum frame_type type, const uint8_t *pa
 		return n;
 	gl->out_len += (size_t)n;
 	if (!flush(gl)) {
-		drop(gl);
-		gl->retry_ms = RETRY_MIN_MS;
-		schedule_retry(gl);
+		lost(gl);
 		return -ENOTCONN;
 	}
 	set_events(gl);

@@ -36,8 +36,11 @@ enum kind {
 	K_DOUBLE,   /* double within min..max */
 	K_BOOL,
 	K_LOGLEVEL,
-	K_VCPUS,  /* "lo..hi" or "n": uint32_t at off and off2, each within min..max */
-	K_MEMORY, /* "lo..hi" or "n" sizes: uint64_t KiB at off and off2 */
+	K_VCPUS,     /* "lo..hi" or "n": uint32_t at off and off2, each within min..max */
+	K_MEMORY,    /* "lo..hi" or "n" sizes: uint64_t KiB at off and off2 */
+	K_LISTEN,    /* text: "ADDRESS:PORT" or "off" */
+	K_MIGRATION, /* enum migration_mode */
+	K_PEERS,     /* comma list of libvirt URIs: char[HCONF_PEERS_MAX][] at off, count at off2 */
 };
 
 #define F_EMPTY_OK 1u /* K_STR, K_PATH: "" is allowed */
@@ -78,47 +81,67 @@ static const struct key {
          "per-VM cooldowns and last actions"},
         {HOST(decision_log), "decision-log", K_PATH, 0, 0, 0, F_EMPTY_OK, "",
          "JSON lines of every decision; empty = <state-dir>/decisions.jsonl"},
+        {HOST(control_dir), "control-dir", K_PATH, 0, 0, 0, F_EMPTY_OK, "/run/vscale",
+         "vscalectl's control and event sockets (root only); empty = none"},
+        {HOST(metrics), "metrics", K_LISTEN, 0, 0, 0, 0, "127.0.0.1:9810",
+         "Prometheus /metrics on ADDRESS:PORT; off = no HTTP endpoint"},
         {HOST(log_level), "log-level", K_LOGLEVEL, 0, 0, 0, 0, "info", "err, warn, info or debug"},
+        {HOST(migration), "migration", K_MIGRATION, 0, 0, 0, 0, "off",
+         "a VM the host cannot grow: off, request (ask a balancer) or auto (and move it)"},
+        {HOST(peers), "peer", K_PEERS, offsetof(struct host_conf, npeers), 0, 0, 0, "",
+         "libvirt URIs of the hosts VMs may move to, comma separated"},
+        {HOST(migration_rebalance), "migration-rebalance", K_BOOL, 0, 0, 0, 0, "no",
+         "also move a VM when the host stays above high-watermark; no = only for a scale-up"},
+        {HOST(migration_max), "migration-max", K_UINT, 0, 1, 64, 0, "1",
+         "migrations in flight at once"},
+        {HOST(migration_cooldown_ms), "migration-cooldown", K_DURATION, 0, 0, 0, 0, "10m",
+         "no new migration (or request) for a VM this long after the last"},
+        {HOST(migration_timeout_ms), "migration-timeout", K_DURATION, 0, 0, 0, F_POSITIVE, "5m",
+         "a migration still running after this is aborted"},
+        {HOST(high_watermark_pct), "high-watermark", K_PERCENT, 0, 0, 0, 0, "90%",
+         "the host is full when its vCPUs or memory are this much granted"},
+        {HOST(high_watermark_for_ms), "high-watermark-for", K_DURATION, 0, 0, 0, 0, "1m",
+         "how long above high-watermark before rebalancing"},
 
         {POL(vcpus_min), "vcpus", K_VCPUS, offsetof(struct policy, vcpus_max), 0, 4096, 0, "0",
          "vCPU range like 1..8; 0 = boot size .. libvirt maximum"},
         {POL(mem_min_kib), "memory", K_MEMORY, offsetof(struct policy, mem_max_kib), 0, 0, 0, "0",
          "memory range like 1G..16G; 0 = boot size .. most the domain reaches"},
-        {POL(cpu_up_pct), "cpu-up", K_PERCENT, 0, 0, 0, 0, "80%", "add vCPUs when busy this much"},
-        {POL(cpu_down_pct), "cpu-down", K_PERCENT, 0, 0, 0, 0, "30%",
+        {POL(cpu_up_pct), "cpu-up", K_PERCENT, 0, 0, 0, 0, "92%", "add vCPUs when busy this much"},
+        {POL(cpu_down_pct), "cpu-down", K_PERCENT, 0, 0, 0, 0, "40%",
          "remove vCPUs when busy at most this much"},
         {POL(cpu_psi_up_pct), "cpu-pressure-up", K_PERCENT, 0, 0, 0, 0, "25%",
          "add vCPUs when CPU pressure (some avg10) reaches this"},
         {POL(cpu_up_for_ms), "cpu-up-for", K_DURATION, 0, 0, 0, 0, "10s",
          "how long the CPU must stay high"},
-        {POL(cpu_down_for_ms), "cpu-down-for", K_DURATION, 0, 0, 0, 0, "60s",
+        {POL(cpu_down_for_ms), "cpu-down-for", K_DURATION, 0, 0, 0, 0, "30s",
          "how long the CPU must stay low"},
         {POL(vcpu_step_up), "vcpu-step-up", K_UINT, 0, 1, 4096, 0, "1", "vCPUs added at a time"},
-        {POL(vcpu_step_down), "vcpu-step-down", K_UINT, 0, 1, 4096, 0, "1",
+        {POL(vcpu_step_down), "vcpu-step-down", K_UINT, 0, 1, 4096, 0, "4",
          "vCPUs removed at a time"},
         {POL(vcpu_cooldown_up_ms), "vcpu-cooldown-up", K_DURATION, 0, 0, 0, 0, "30s",
          "no vCPU change for this long after adding"},
-        {POL(vcpu_cooldown_down_ms), "vcpu-cooldown-down", K_DURATION, 0, 0, 0, 0, "2m",
+        {POL(vcpu_cooldown_down_ms), "vcpu-cooldown-down", K_DURATION, 0, 0, 0, 0, "30s",
          "no vCPU change for this long after removing"},
-        {POL(mem_up_avail_pct), "mem-available-up", K_PERCENT, 0, 0, 0, 0, "15%",
+        {POL(mem_up_avail_pct), "mem-available-up", K_PERCENT, 0, 0, 0, 0, "8%",
          "add memory when MemAvailable falls to this share of MemTotal"},
-        {POL(mem_down_avail_pct), "mem-available-down", K_PERCENT, 0, 0, 0, 0, "50%",
+        {POL(mem_down_avail_pct), "mem-available-down", K_PERCENT, 0, 0, 0, 0, "25%",
          "remove memory when MemAvailable stays at least this share"},
         {POL(mem_psi_up_pct), "mem-pressure-up", K_PERCENT, 0, 0, 0, 0, "10%",
          "add memory when memory pressure (some avg10) reaches this"},
-        {POL(mem_up_for_ms), "mem-up-for", K_DURATION, 0, 0, 0, 0, "5s",
+        {POL(mem_up_for_ms), "mem-up-for", K_DURATION, 0, 0, 0, 0, "2s",
          "how long memory must stay short"},
-        {POL(mem_down_for_ms), "mem-down-for", K_DURATION, 0, 0, 0, 0, "2m",
+        {POL(mem_down_for_ms), "mem-down-for", K_DURATION, 0, 0, 0, 0, "30s",
          "how long memory must stay plentiful"},
-        {POL(mem_step_up_kib), "mem-step-up", K_SIZE, 0, 0, 0, F_POSITIVE, "512M",
+        {POL(mem_step_up_kib), "mem-step-up", K_SIZE, 0, 0, 0, F_POSITIVE, "768M",
          "memory added at a time"},
-        {POL(mem_step_down_kib), "mem-step-down", K_SIZE, 0, 0, 0, F_POSITIVE, "256M",
+        {POL(mem_step_down_kib), "mem-step-down", K_SIZE, 0, 0, 0, F_POSITIVE, "512M",
          "memory removed at a time"},
         {POL(mem_margin_kib), "mem-margin", K_SIZE, 0, 0, 0, 0, "256M",
          "memory in use plus this must fit the smaller size"},
-        {POL(mem_cooldown_up_ms), "mem-cooldown-up", K_DURATION, 0, 0, 0, 0, "20s",
+        {POL(mem_cooldown_up_ms), "mem-cooldown-up", K_DURATION, 0, 0, 0, 0, "5s",
          "no memory change for this long after adding"},
-        {POL(mem_cooldown_down_ms), "mem-cooldown-down", K_DURATION, 0, 0, 0, 0, "3m",
+        {POL(mem_cooldown_down_ms), "mem-cooldown-down", K_DURATION, 0, 0, 0, 0, "30s",
          "no memory change for this long after removing"},
         {POL(stale_ms), "stale-after", K_DURATION, 0, 0, 0, F_POSITIVE, "5s",
          "hold when the newest sample is older than this"},
@@ -154,6 +177,7 @@ struct load {
 	struct placed *placed; /* one per scanned section */
 	int err_line;          /* first section error, else the scan's; 0 = none */
 	char err_msg[MSG_LEN];
+	struct origin migration; /* where [host] migration was last set, for validate() */
 };
 
 /* ---- values ---- */
@@ -193,6 +217,73 @@ static int set_text(const struct key *k, char *field, const char *value, char *e
 	return 0;
 }
 
+static const char *const migration_modes[] = {
+        [MIGRATION_OFF] = "off", [MIGRATION_REQUEST] = "request", [MIGRATION_AUTO] = "auto"};
+
+static int set_migration(const char *value, enum migration_mode *ret, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(migration_modes); i++) {
+		if (strcmp(value, migration_modes[i]) == 0) {
+			*ret = (enum migration_mode)i;
+			return 0;
+		}
+	}
+	return conf_fail(err, errlen, "'%s' is not off, request or auto", value);
+}
+
+/* "uri, uri": each a libvirt URI (scheme://...), listed once. Written only when all parse; ""
+ * empties the list (a conf.d file can take the peers away). The parser refuses a key given
+ * twice in a section, so several peers are one comma list, not repeated keys. */
+static int set_peers(const char *value, char (*peers)[HCONF_URI_LEN], uint32_t *ret_n, char *err,
+                     size_t errlen)
+{
+	char list[HCONF_PEERS_MAX][HCONF_URI_LEN];
+	uint32_t n = 0;
+	size_t line_len;
+
+	for (const char *p = value; *value; p++) {
+		size_t len = strcspn(p, ",");
+		const char *s = p, *e = p + len;
+
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (s == e)
+			return conf_fail(err, errlen, "an empty entry in '%s'", value);
+		if (n == HCONF_PEERS_MAX)
+			return conf_fail(err, errlen, "more than %d peers", HCONF_PEERS_MAX);
+		if (e - s >= HCONF_URI_LEN)
+			return conf_fail(err, errlen, "'%.*s' is too long (at most %d characters)",
+			                 (int)(e - s), s, HCONF_URI_LEN - 1);
+		snprintf(list[n], sizeof(list[n]), "%.*s", (int)(e - s), s);
+		/* no ';': printed as "a, ;b" the rest of the list would read as a comment */
+		if (!strstr(list[n], "://") || strpbrk(list[n], " \t;"))
+			return conf_fail(err, errlen,
+			                 "'%s' is not a libvirt URI (e.g. qemu+tcp://host2/system)",
+			                 list[n]);
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(list[i], list[n]) == 0)
+				return conf_fail(err, errlen, "'%s' is listed twice", list[n]);
+		n++;
+		p += len;
+		if (!*p)
+			break;
+	}
+	/* hconf_print() writes "peer = a, b": that line must fit too */
+	line_len = strlen("peer = ") + (n ? 2 * (n - 1) : 0);
+	for (uint32_t i = 0; i < n; i++)
+		line_len += strlen(list[i]);
+	if (line_len > CONF_LINE_MAX)
+		return conf_fail(err, errlen,
+		                 "the list is too long: \"peer = ...\" must fit in %d "
+		                 "characters",
+		                 CONF_LINE_MAX);
+	memcpy(peers, list, n * sizeof(list[0]));
+	*ret_n = n;
+	return 0;
+}
+
 /* Parses value with k's parser into its field of base. On error writes "key: reason". */
 static int set_value(const struct key *k, void *base, const char *value, char *err, size_t errlen)
 {
@@ -205,6 +296,19 @@ static int set_value(const struct key *k, void *base, const char *value, char *e
 	case K_PATH:
 	case K_POLICY:
 		r = set_text(k, field, value, sub, sizeof(sub));
+		break;
+	case K_MIGRATION:
+		r = set_migration(value, (enum migration_mode *)field, sub, sizeof(sub));
+		break;
+	case K_PEERS:
+		r = set_peers(value, (char(*)[HCONF_URI_LEN])field,
+		              (uint32_t *)((char *)base + k->off2), sub, sizeof(sub));
+		break;
+	case K_LISTEN:
+		if (strcmp(value, "off") != 0)
+			r = conf_parse_listen(value, NULL, NULL, sub, sizeof(sub));
+		if (r == 0)
+			r = set_text(k, field, value, sub, sizeof(sub));
 		break;
 	case K_UINT:
 		r = conf_parse_uint(value, k->min, k->max, &u, sub, sizeof(sub));
@@ -342,7 +446,17 @@ static void format_value(const struct key *k, const void *base, char *buf, size_
 	switch (k->kind) {
 	case K_STR:
 	case K_PATH:
+	case K_LISTEN:
 		snprintf(buf, len, "%s", field);
+		break;
+	case K_MIGRATION:
+		snprintf(buf, len, "%s", migration_modes[*(const enum migration_mode *)field]);
+		break;
+	case K_PEERS:
+		buf[0] = '\0';
+		for (uint32_t i = 0; i < *(const uint32_t *)field2; i++)
+			snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "",
+			         field + i * HCONF_URI_LEN);
 		break;
 	case K_POLICY:
 		snprintf(buf, len, "%s", *field ? field : "default");
@@ -477,6 +591,15 @@ static void effective_policy(const struct hconf *c, const struct vm_rule *rule, 
 	}
 }
 
+int hconf_policy_set(struct policy *p, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct key *k = find_key(SEC_POLICY, key);
+
+	if (!k)
+		return conf_fail(err, errlen, "unknown policy key '%s'", key);
+	return set_value(k, p, value, err, errlen);
+}
+
 /* ---- reading the files ---- */
 
 static void section_error(struct load *L, int line, const char *fmt, ...)
@@ -522,11 +645,20 @@ static int open_policy(struct load *L, const char *name, int line, size_t *ret_i
 	return 0;
 }
 
+static const struct vm_rule *find_rule(const struct hconf *c, const char *pattern)
+{
+	for (size_t i = 0; i < c->nrules; i++)
+		if (strcmp(c->rules[i].pattern, pattern) == 0)
+			return &c->rules[i];
+	return NULL;
+}
+
 /* Creates what section i of the scan stands for, or notes why it cannot. */
 static int open_section(struct load *L, size_t i)
 {
 	const struct iniscan_section *sec = &L->scan.sections[i];
 	struct placed *pl = &L->placed[i];
+	const struct vm_rule *dup;
 	char buf[CONF_ERR_LEN], *kind, *arg;
 
 	snprintf(buf, sizeof(buf), "%s", sec->name);
@@ -549,6 +681,10 @@ static int open_section(struct load *L, size_t i)
 		return open_policy(L, arg, sec->line, &pl->idx);
 	} else if (strcmp(kind, "vm") == 0 && !*arg) {
 		section_error(L, sec->line, "[vm] needs a pattern: [vm PATTERN]");
+	} else if (strcmp(kind, "vm") == 0 && (dup = find_rule(L->c, arg))) {
+		/* first match wins: a second one is dead, and --print-config would merge them */
+		section_error(L, sec->line, "[vm %s] is already at %s:%d", arg, dup->file,
+		              dup->line);
 	} else if (strcmp(kind, "vm") == 0) {
 		pl->kind = SEC_VM;
 		pl->idx = L->c->nrules;
@@ -603,6 +739,10 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	if (sec->kind == SEC_VM)
 		return set_rule_key(L, sec->idx, key, value, sk->line, err, errlen);
 	k = find_key(sec->kind, key);
+	if (sec->kind == SEC_HOST && k && k->kind == K_MIGRATION) {
+		snprintf(L->migration.file, sizeof(L->migration.file), "%s", L->file);
+		L->migration.line = sk->line;
+	}
 	if (sec->kind == SEC_HOST)
 		return k ? set_value(k, &L->c->host, value, err, errlen)
 		         : conf_fail(err, errlen, "unknown key '%s' in [host]", key);
@@ -720,6 +860,10 @@ static int validate(const struct load *L, char *err, size_t errlen)
 	char msg[CONF_ERR_LEN];
 	struct policy p;
 
+	if (c->host.migration == MIGRATION_AUTO && c->host.npeers == 0)
+		return conf_fail(err, errlen,
+		                 "%s:%d: migration = auto needs a peer = URI to move to",
+		                 L->migration.file, L->migration.line);
 	for (size_t i = 0; i < c->npolicies; i++) {
 		const struct origin *o = &L->origins[i];
 

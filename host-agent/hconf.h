@@ -26,6 +26,12 @@
 
 #define HCONF_DEFAULT_PATH "/etc/vscale/vscale.conf"
 
+/* [host] migration: off; request = publish migration requests for a balancer; auto = publish
+ * and move the VM to the peer with the most room (migrate.c) */
+enum migration_mode { MIGRATION_OFF, MIGRATION_REQUEST, MIGRATION_AUTO };
+#define HCONF_PEERS_MAX 8   /* = VIRT_PEERS_MAX */
+#define HCONF_URI_LEN   256 /* = VIRT_URI_LEN */
+
 struct host_conf {
 	char uri[256];            /* libvirt URI: qemu:///system */
 	uint32_t reserve_cpus;    /* host CPUs never granted to VMs */
@@ -38,7 +44,19 @@ struct host_conf {
 	bool vcpu_unplug; /* unplug offlined vCPUs; QEMU 7.2 under TCG cannot (PLATFORM.md) */
 	char state_dir[PATH_MAX];    /* per-VM cooldowns and last actions: /var/lib/vscale */
 	char decision_log[PATH_MAX]; /* JSON lines; "" = state_dir/decisions.jsonl */
+	char control_dir[PATH_MAX];  /* nanomsg sockets for vscalectl; "" = none */
+	char metrics[64];            /* "ADDRESS:PORT" of /metrics, or "off" */
 	enum log_level log_level;
+	/* migration (migrate.c) */
+	enum migration_mode migration;
+	char peers[HCONF_PEERS_MAX][HCONF_URI_LEN]; /* libvirt URIs VMs may move to */
+	uint32_t npeers;
+	bool migration_rebalance;       /* also move VMs off a host above the watermark */
+	uint32_t migration_max;         /* migrations in flight at once */
+	uint64_t migration_cooldown_ms; /* per VM, after a migration or a failed attempt */
+	uint64_t migration_timeout_ms;  /* a migration running longer is aborted */
+	double high_watermark_pct;      /* host use (vCPUs or memory) at which it counts as full */
+	uint64_t high_watermark_for_ms; /* how long above it before rebalancing */
 };
 
 /* One [vm PATTERN] section. Overrides are kept as text and applied over the named policy by
@@ -79,6 +97,11 @@ const struct vm_rule *hconf_match(const struct hconf *c, const char *name, const
 /* The effective policy for a VM: its rule's policy (or default) with the rule's overrides. */
 void hconf_policy_for(const struct hconf *c, const char *name, const char *uuid,
                       struct policy *ret);
+
+/* Sets one [policy] key (as written in a file) on *p: a runtime override. 0, or -EINVAL with
+ * "key: what is wrong" in err; the caller validates the whole policy after. */
+int hconf_policy_set(struct policy *p, const char *key, const char *value, char *err,
+                     size_t errlen);
 
 /* Prints the effective config (every key, defaults included) in config-file syntax. */
 void hconf_print(const struct hconf *c, FILE *out);

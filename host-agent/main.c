@@ -9,16 +9,22 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "actuate.h"
 #include "declog.h"
 #include "guestlink.h"
 #include "hconf.h"
 #include "headroom.h"
+#include "hostd.h"
 #include "log.h"
+#include "migrate.h"
+#include "report.h"
 #include "stats.h"
 #include "util.h"
 #include "virt.h"
@@ -32,37 +38,12 @@
 #define NODE_REFRESH_MS  5000
 #define RECONNECT_MAX_MS 30000
 #define HOUSEKEEPING_S   0.5
-
-struct totals {
-	uint64_t vcpus, mem_kib;                     /* what libvirt says the domains have */
-	uint64_t vcpus_in_flight, mem_in_flight_kib; /* granted, not in libvirt's figures yet */
-};
-
-struct hostd {
-	struct ev_loop *loop;
-	const char *conf_path;
-	bool conf_explicit;
-	struct hconf *conf;
-	struct virt *virt;
-	bool virt_up;
-	struct actuate act;
-	struct declog *dlog;
-	struct vm **vms;
-	size_t nvms, capvms;
-	struct totals alloc; /* every active domain: each housekeeping tick and after an action */
-	struct virt_node node;
-	uint64_t node_ms;
-	ev_async wake;
-	ev_timer housekeeping, reconnect;
-	uint32_t reconnect_ms;
-	ev_signal sigint, sigterm, sighup, sigusr1;
-	uint64_t rejected;
-	struct log_ratelimit reject_rl;
-	/* since the last stats line: read to decision (µs), and the sample's age then (ms) */
-	struct stats_hist decide_us, age_ms;
-};
+#define METER_SAVE_MS    60000
 
 static struct hostd H; /* main owns the loop and everything on it */
+
+/* this host's VMs on the move (migrate.c) */
+static struct migrate MIG;
 
 /* ---- the VM table ---- */
 
@@ -79,6 +60,9 @@ static void remove_vm(size_t i, const char *why)
 	struct vm *vm = H.vms[i];
 
 	log_info("vm '%s': %s; no longer managed", vm->name, why);
+	ctlsrv_publish(&H, "vm-removed", vm, "%s", why);
+	if (vm->meter && util_now_ms() > vm->metered_ms)
+		meter_add(vm->meter, vm->vcpus, vm_mem_kib(vm), util_now_ms() - vm->metered_ms);
 	vm_free(vm);
 	H.vms[i] = H.vms[--H.nvms];
 }
@@ -99,9 +83,11 @@ static void configure_vm(struct vm *vm)
 	const char *chan = channel_of(vm);
 
 	hconf_policy_for(H.conf, vm->name, vm->uuid, &vm->policy);
+	ctlsrv_apply_overrides(vm);
 	vm->enabled = rule ? rule->enabled : true;
-	/* enabled = no is hands off: the channel has one consumer, leave it to whoever wants it */
-	if (!chan[0] || !vm->enabled) {
+	/* enabled = no is hands off: the channel has one consumer, leave it to whoever wants it;
+	 * a VM on the move is read by the target's hostd next (migrate.c says why it stops here) */
+	if (!chan[0] || !vm->enabled || migrate_moving(&MIG, vm->uuid)) {
 		if (vm->link.started)
 			guestlink_stop(&vm->link);
 		return;
@@ -143,7 +129,12 @@ static void add_or_update(const struct virt_dom *d, uint64_t now)
 	}
 	vm->seen = true;
 	H.vms[H.nvms++] = vm;
+	if (H.meter)
+		vm->meter = meter_get(H.meter, vm->uuid, vm->name);
+	vm->metered_ms = now;
 	actuate_load_state(&H.act, vm, now);
+	ctlsrv_publish(&H, "vm-added", vm, "vcpus %u, memory %llu MiB", vm->vcpus,
+	               (unsigned long long)vm_mem_kib(vm) / 1024);
 	configure_vm(vm);
 	if (vm->link.started)
 		log_info("vm '%s': managed with policy '%s' (vcpus %u of %u, memory %llu MiB, %s), "
@@ -234,9 +225,14 @@ static void decide(struct vm *vm, uint64_t now)
 	if (!H.virt_up)
 		return; /* no actions without libvirt; the stream keeps the policy state warm */
 	vm_view(vm, &view);
+	view.busy = view.busy || migrate_busy(&MIG, vm->uuid); /* no scaling while it migrates */
 	host_view(&host);
 	policy_decide(&vm->policy, &view, &host, now, &d);
+	if (d.action < METRICS_ACTIONS && d.reason < METRICS_REASONS)
+		H.decisions[d.action][d.reason]++;
 	actuate_decision(&H.act, vm, &d, now);
+	if (d.reason == REASON_HOST_FULL)
+		migrate_on_host_full(&MIG, vm, &view, &d, now);
 	if (d.action != ACTION_HOLD)
 		refresh_totals(now); /* the next VM's decision must see this grant */
 }
@@ -278,8 +274,11 @@ static void on_frame(struct guestlink *gl, const struct frame *f)
 			reject(vm, "a Hello", now);
 			return;
 		}
-		log_info("vm '%s': guest agent %s connected (boot %s)", vm->name, h.agent_version,
-		         h.boot_id);
+		/* a guest can say Hello in a loop: the log must not follow it */
+		if (log_ratelimit_ok(&vm->hello_rl, now))
+			log_info("vm '%s': guest agent %s connected (boot %s)", vm->name,
+			         h.agent_version, h.boot_id);
+		ctlsrv_publish(&H, "guest-up", vm, "guest agent %s", h.agent_version);
 		actuate_on_session(&H.act, vm, now);
 		break;
 	case FRAME_SAMPLE:
@@ -312,13 +311,29 @@ static void on_link_down(struct guestlink *gl)
 {
 	struct vm *vm = container_of(gl, struct vm, link);
 
+	if (vm->hello)
+		ctlsrv_publish(&H, "guest-down", vm, "guest stream closed");
 	vm->hello = false;
 	log_info("vm '%s': guest stream closed; holding until it is back", vm->name);
+}
+
+/* the stream brought no good frame for too long: guestlink drops it and retries with backoff */
+static void on_junk(struct guestlink *gl, const struct frame_stats *since)
+{
+	struct vm *vm = container_of(gl, struct vm, link);
+
+	/* not a frame: the decoder's counters (stats line) have the bad frames already */
+	if (log_ratelimit_ok(&vm->warn_rl, util_now_ms()))
+		log_warn("vm '%s': a stream without a good frame (%llu bad frames, %llu bytes that "
+		         "do not frame); reconnecting",
+		         vm->name, (unsigned long long)since->bad_frames,
+		         (unsigned long long)since->skipped_bytes);
 }
 
 static const struct guestlink_ops link_ops = {
         .frame = on_frame,
         .down = on_link_down,
+        .junk = on_junk,
 };
 
 /* ---- libvirt connection and events ---- */
@@ -372,7 +387,8 @@ static void handle_event(const struct virt_event *e, uint64_t now)
 	case VIRT_EV_STOPPED:
 		for (size_t i = 0; i < H.nvms; i++)
 			if (H.vms[i] == vm)
-				remove_vm(i, "stopped");
+				remove_vm(i, migrate_moving(&MIG, e->uuid) ? "migrated away"
+				                                           : "stopped");
 		return;
 	case VIRT_EV_REBOOTED:
 		if (vm)
@@ -408,56 +424,181 @@ static void virt_notify(void *user)
 	ev_async_send(H.loop, &H.wake);
 }
 
+/* Metering: each VM's allocation since the last tick, then the table to disk once a minute. */
+static void meter_tick(uint64_t now, bool save)
+{
+	int r;
+
+	for (size_t i = 0; i < H.nvms; i++) {
+		struct vm *vm = H.vms[i];
+
+		if (vm->meter && now > vm->metered_ms)
+			meter_add(vm->meter, vm->vcpus, vm_mem_kib(vm), now - vm->metered_ms);
+		vm->metered_ms = now;
+	}
+	if (!H.meter || H.dry_run || (!save && now - H.meter_saved_ms < METER_SAVE_MS))
+		return;
+	H.meter_saved_ms = now;
+	r = meter_save(H.meter);
+	if (r < 0)
+		log_warn("metering: cannot save in %s: %s", H.conf->host.state_dir, strerror(-r));
+}
+
 static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	uint64_t now = util_now_ms();
+	struct host_view hv;
 
+	meter_tick(now, false);
 	for (size_t i = 0; i < H.nvms; i++)
 		actuate_check_timeout(&H.act, H.vms[i], now);
 	refresh_totals(now);
+	host_view(&hv);
+	migrate_tick(&MIG, H.vms, H.nvms, &H.node, &hv, now);
 	if (H.virt_up && !virt_connected(H.virt))
 		conn_lost();
 }
 
+/* ---- migration (migrate.c) ---- */
+
+/* A migration request for a balancer: logged, and published as a "migration-request" event. */
+static void mig_request(void *user, const struct migrate_request *rq)
+{
+	struct ctl_event e = {0};
+	struct timespec ts;
+
+	log_info("vm '%s': migration request: needs %u vCPUs, %llu MiB (%s)%s%s%s%s", rq->vm,
+	         rq->vcpus, (unsigned long long)rq->mem_kib / 1024, rq->why,
+	         rq->peer[0] ? "; moving to " : "", rq->peer, rq->note[0] ? "; not moving: " : "",
+	         rq->note);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(e.kind, sizeof(e.kind), "migration-request");
+	e.time_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	snprintf(e.vm, sizeof(e.vm), "%s", rq->vm);
+	snprintf(e.uuid, sizeof(e.uuid), "%s", rq->uuid);
+	snprintf(e.text, sizeof(e.text), "%s%s%s", rq->why, rq->note[0] ? "; not moving: " : "",
+	         rq->note);
+	e.need_vcpus = rq->vcpus;
+	e.need_mem_kib = rq->mem_kib;
+	snprintf(e.peer, sizeof(e.peer), "%s", rq->peer);
+	control_publish(H.ctl, &e);
+}
+
+static void mig_changed(void *user, const char *uuid)
+{
+	struct vm *vm = find_vm(uuid);
+
+	if (vm)
+		configure_vm(vm); /* its stream stops for a move, and starts again if it failed */
+}
+
+static void mig_moved(void *user, const char *uuid, const char *peer)
+{
+	char why[VIRT_URI_LEN + 16];
+
+	snprintf(why, sizeof(why), "migrated to %s", peer);
+	for (size_t i = 0; i < H.nvms; i++) {
+		if (strcmp(H.vms[i]->uuid, uuid) == 0) {
+			remove_vm(i, why);
+			break;
+		}
+	}
+	refresh_totals(util_now_ms());
+}
+
+static int mig_start(void *user, struct virt_job *job)
+{
+	return virt_job_start(job);
+}
+
+static int mig_abort(void *user, const char *uuid)
+{
+	return virt_migrate_abort(H.virt, uuid);
+}
+
+static const struct migrate_ops mig_ops = {
+        .request = mig_request,
+        .changed = mig_changed,
+        .moved = mig_moved,
+        .start = mig_start,
+        .abort = mig_abort,
+};
+
 /* ---- signals, config ---- */
+
+int hostd_reload(struct hostd *h, char *err, size_t errlen)
+{
+	struct hconf *c;
+
+	sd_notify(0, "RELOADING=1");
+	if (hconf_load(h->conf_path, h->conf_explicit, &c, err, errlen) < 0) {
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
+	if (strcmp(c->host.uri, h->conf->host.uri) != 0)
+		log_warn("reload: uri changes take effect at restart");
+	if (strcmp(c->host.control_dir, h->conf->host.control_dir) != 0 ||
+	    strcmp(c->host.metrics, h->conf->host.metrics) != 0)
+		log_warn("reload: control-dir and metrics changes take effect at restart");
+	snprintf(c->host.uri, sizeof(c->host.uri), "%s", h->conf->host.uri);
+	snprintf(c->host.control_dir, sizeof(c->host.control_dir), "%s", h->conf->host.control_dir);
+	snprintf(c->host.metrics, sizeof(c->host.metrics), "%s", h->conf->host.metrics);
+	hconf_free(h->conf);
+	h->conf = c;
+	h->act.host = &h->conf->host;
+	MIG.host = &h->conf->host;
+	log_set_level(h->conf->host.log_level);
+	for (size_t i = 0; i < h->nvms; i++) {
+		struct vm *vm = h->vms[i];
+
+		/* vscalectl set lasts until the config is read again */
+		free(vm->overrides);
+		vm->overrides = NULL;
+		configure_vm(vm);
+		/* runs were judged against the old thresholds */
+		policy_state_reset_runs(&vm->st);
+	}
+	log_info("configuration reloaded from %s", h->conf_path);
+	ctlsrv_publish(h, "reload", NULL, "configuration reloaded from %s", h->conf_path);
+	sd_notify(0, "READY=1");
+	return 0;
+}
 
 static void reload(void)
 {
-	struct hconf *c;
 	char err[1024];
 
-	if (hconf_load(H.conf_path, H.conf_explicit, &c, err, sizeof(err)) < 0) {
+	if (hostd_reload(&H, err, sizeof(err)) < 0)
 		log_err("reload: %s; keeping the running configuration", err);
-		return;
-	}
-	if (strcmp(c->host.uri, H.conf->host.uri) != 0)
-		log_warn("reload: uri changes take effect at restart");
-	snprintf(c->host.uri, sizeof(c->host.uri), "%s", H.conf->host.uri);
-	hconf_free(H.conf);
-	H.conf = c;
-	H.act.host = &H.conf->host;
-	log_set_level(H.conf->host.log_level);
-	for (size_t i = 0; i < H.nvms; i++) {
-		configure_vm(H.vms[i]);
-		/* runs were judged against the old thresholds */
-		policy_state_reset_runs(&H.vms[i]->st);
-	}
-	log_info("configuration reloaded from %s", H.conf_path);
+}
+
+void hostd_configure_vm(struct hostd *h, struct vm *vm)
+{
+	configure_vm(vm);
+}
+
+void hostd_host_view(struct hostd *h, struct host_view *ret)
+{
+	host_view(ret);
 }
 
 /* Counters since start; latencies since the last stats line, which starts a new window. */
 static void log_stats(void)
 {
 	char decide[128], age[128];
-	uint64_t samples = 0;
+	uint64_t samples = 0, bad = 0, skipped = 0;
 
-	for (size_t i = 0; i < H.nvms; i++)
+	for (size_t i = 0; i < H.nvms; i++) {
 		samples += H.vms[i]->n.samples;
+		bad += H.vms[i]->link.dec.stats.bad_frames;
+		skipped += H.vms[i]->link.dec.stats.skipped_bytes;
+	}
 	stats_format(&H.decide_us, "us", decide, sizeof(decide));
 	stats_format(&H.age_ms, "ms", age, sizeof(age));
-	log_info("stats: %zu vms, %llu samples, %llu rejected frames; read to decision %s; "
-	         "sample age %s",
-	         H.nvms, (unsigned long long)samples, (unsigned long long)H.rejected, decide, age);
+	log_info("stats: %zu vms, %llu samples, %llu rejected frames (decoder: %llu bad frames, "
+	         "%llu bytes skipped); read to decision %s; sample age %s",
+	         H.nvms, (unsigned long long)samples, (unsigned long long)H.rejected,
+	         (unsigned long long)bad, (unsigned long long)skipped, decide, age);
 	stats_init(&H.decide_us);
 	stats_init(&H.age_ms);
 }
@@ -506,6 +647,24 @@ static void raise_fd_limit(void)
 		log_debug("fd limit raised to %llu", (unsigned long long)rl.rlim_max);
 }
 
+/* systemd's watchdog: a ping from the loop, so a wedged loop (a hung libvirt call) is restarted */
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	sd_notifyf(0, "WATCHDOG=1\nSTATUS=following %zu domains%s", H.nvms,
+	           H.virt_up ? "" : ", libvirt not connected");
+}
+
+static void start_watchdog(void)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	ev_timer_init(&H.watchdog, watchdog_cb, 0.0, (double)usec / 2e6);
+	ev_timer_again(H.loop, &H.watchdog);
+	log_debug("systemd watchdog: ping every %.1f s", (double)usec / 2e6);
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -520,21 +679,57 @@ static void usage(FILE *out)
 	        "      --version       print the version\n");
 }
 
+/* Metering table, control sockets, /metrics: what operators talk to. */
+static int open_operator_ports(void)
+{
+	const struct host_conf *hc = &H.conf->host;
+	char err[1024];
+
+	H.meter = meter_new(hc->state_dir, err, sizeof(err));
+	if (!H.meter) {
+		log_err("metering: out of memory");
+		return 1;
+	}
+	if (err[0])
+		log_warn("metering: %s; starting from what parsed", err);
+	if (hc->control_dir[0]) {
+		H.ctl = control_open(H.loop, hc->control_dir, &ctlsrv_control_ops, &H, err,
+		                     sizeof(err));
+		if (!H.ctl) {
+			log_err("%s", err);
+			return 1;
+		}
+		log_info("control sockets in %s", hc->control_dir);
+	}
+	if (strcmp(hc->metrics, "off") != 0) {
+		H.metrics = metrics_open(H.loop, hc->metrics, &ctlsrv_metrics_ops, &H, err,
+		                         sizeof(err));
+		if (!H.metrics) {
+			log_err("%s", err);
+			return 1;
+		}
+		log_info("metrics on http://%s/metrics (port %u)", hc->metrics,
+		         metrics_port(H.metrics));
+	}
+	return 0;
+}
+
 static int setup(bool dry_run)
 {
-	char dlog_path[PATH_MAX + 32];
+	char *dlog_path = H.dlog_path;
+	size_t dlog_cap = sizeof(H.dlog_path);
 	int r;
 
+	H.dry_run = dry_run;
 	r = mkdir_p(H.conf->host.state_dir);
 	if (r < 0) {
 		log_err("cannot create %s: %s", H.conf->host.state_dir, strerror(-r));
 		return 1;
 	}
 	if (H.conf->host.decision_log[0])
-		snprintf(dlog_path, sizeof(dlog_path), "%s", H.conf->host.decision_log);
+		snprintf(dlog_path, dlog_cap, "%s", H.conf->host.decision_log);
 	else
-		snprintf(dlog_path, sizeof(dlog_path), "%s/decisions.jsonl",
-		         H.conf->host.state_dir);
+		snprintf(dlog_path, dlog_cap, "%s/decisions.jsonl", H.conf->host.state_dir);
 	H.dlog = declog_open(dlog_path);
 	if (!H.dlog)
 		log_warn("decision log %s: %s; decisions go to this log only", dlog_path,
@@ -544,11 +739,17 @@ static int setup(bool dry_run)
 		log_err("libvirt event loop: %s", strerror(errno));
 		return 1;
 	}
-	H.act = (struct actuate){
-	        .virt = H.virt, .host = &H.conf->host, .dlog = H.dlog, .dry_run = dry_run};
+	H.act = (struct actuate){.virt = H.virt,
+	                         .host = &H.conf->host,
+	                         .dlog = H.dlog,
+	                         .dry_run = dry_run,
+	                         .on_record = ctlsrv_on_record,
+	                         .user = &H};
 	H.reject_rl = (struct log_ratelimit){.burst = 10, .interval_ms = 10000};
+	migrate_init(&MIG, H.loop, &H.conf->host, &mig_ops, NULL, H.dlog);
+	MIG.dry_run = dry_run;
 	H.reconnect_ms = 1000;
-	return 0;
+	return open_operator_ports();
 }
 
 int main(int argc, char **argv)
@@ -626,12 +827,23 @@ int main(int argc, char **argv)
 	ev_signal_start(H.loop, &H.sigusr1);
 	log_info("vscale-hostd %s%s: config %s", VSCALE_VERSION, dry_run ? " (dry run)" : "",
 	         H.conf_path);
+	H.start_ms = util_now_ms();
+	H.meter_saved_ms = H.start_ms;
 	connect_virt();
+	start_watchdog();
+	sd_notifyf(0, "READY=1\nSTATUS=following %zu domains\nMAINPID=%lu", H.nvms,
+	           (unsigned long)getpid());
 	ev_run(H.loop, 0);
 	log_info("stopping");
+	sd_notify(0, "STOPPING=1");
+	meter_tick(util_now_ms(), true);
 	while (H.nvms > 0)
 		vm_free(H.vms[--H.nvms]);
 	free(H.vms);
+	metrics_close(H.metrics);
+	control_close(H.ctl);
+	meter_free(H.meter);
+	migrate_fini(&MIG);
 	virt_free(H.virt);
 	declog_close(H.dlog);
 	hconf_free(H.conf);

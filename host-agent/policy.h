@@ -137,6 +137,14 @@ int policy_validate(const struct policy *p, char *err, size_t errlen);
 void policy_decide(const struct policy *p, const struct vm_view *vm, const struct host_view *host,
                    uint64_t now_ms, struct decision *ret);
 
+/* The bounds policy_decide() works within for this VM: the policy's, 0 meaning the domain's,
+ * capped by the domain, memory on the VM's granule grid (fixed memory: the current size). */
+struct policy_bounds {
+	uint32_t vcpus_lo, vcpus_hi;
+	uint64_t mem_lo_kib, mem_hi_kib;
+};
+void policy_bounds(const struct policy *p, const struct vm_view *vm, struct policy_bounds *ret);
+
 const char *policy_action_name(enum action a); /* "hold", "vcpu-up", ... */
 const char *policy_reason_name(enum reason r); /* "within", "no-data", ... */
 

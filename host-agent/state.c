@@ -47,6 +47,8 @@ int state_load(const char *dir, const char *uuid, struct vm_state *ret)
 			s.mem_down_ms = strtoull(val, NULL, 10);
 		else if (!strcmp(line, "vcpus_granted"))
 			s.vcpus_granted = (uint32_t)strtoul(val, NULL, 10);
+		else if (!strcmp(line, "paused"))
+			s.paused = strcmp(val, "1") == 0;
 		else if (!strcmp(line, "last_action"))
 			snprintf(s.last_action, sizeof(s.last_action), "%s", val);
 		/* unknown keys: written by a newer version; ignore */
@@ -65,10 +67,10 @@ int state_save(const char *dir, const char *uuid, const struct vm_state *s)
 		return r;
 	n = snprintf(buf, sizeof(buf),
 	             "vcpu_up_ms %llu\nvcpu_down_ms %llu\nmem_up_ms %llu\nmem_down_ms %llu\n"
-	             "vcpus_granted %u\nlast_action %s\n",
+	             "vcpus_granted %u\npaused %d\nlast_action %s\n",
 	             (unsigned long long)s->vcpu_up_ms, (unsigned long long)s->vcpu_down_ms,
 	             (unsigned long long)s->mem_up_ms, (unsigned long long)s->mem_down_ms,
-	             s->vcpus_granted, s->last_action);
+	             s->vcpus_granted, s->paused ? 1 : 0, s->last_action);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -EMSGSIZE;
 	return util_write_atomic(path, buf, (size_t)n);

@@ -4,12 +4,14 @@
 #ifndef VSCALE_STATE_H
 #define VSCALE_STATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm_state {
 	/* wall-clock ms since the epoch; 0 = never */
 	uint64_t vcpu_up_ms, vcpu_down_ms, mem_up_ms, mem_down_ms;
 	uint32_t vcpus_granted; /* 0 = unknown */
+	bool paused;            /* the operator paused scaling (vscalectl pause) */
 	char last_action[256];
 };
 

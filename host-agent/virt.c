@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -86,37 +88,65 @@ static int last_err(void)
 
 /* ---- event thread and queue ---- */
 
+/* The event implementation is registered once per process; the thread runs while a virt handle
+ * exists and is joined by the last virt_free(), so nothing of ours outlives the daemon's exit
+ * (valgrind counts a detached thread's TLS still running at exit as possibly lost). */
+static pthread_mutex_t loop_lock = PTHREAD_MUTEX_INITIALIZER;
+static int loop_registered; /* 1 ok, -errno failed, 0 not yet */
+static unsigned loop_users; /* virt handles alive */
+static pthread_t loop_thread;
+static atomic_bool loop_quit;
+
 static void *event_thread(void *arg)
 {
 	(void)arg;
-	for (;;)
+	while (!atomic_load(&loop_quit))
 		if (virEventRunDefaultImpl() < 0)
 			virResetLastError();
 	return NULL;
 }
 
+static void loop_wake(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque; /* firing is the point: the thread sees loop_quit after this iteration */
+}
+
 static int event_loop_start(void)
 {
-	static pthread_mutex_t once_lock = PTHREAD_MUTEX_INITIALIZER;
-	static int started; /* 1 ok, -errno failed */
-	pthread_t t;
-	int r;
+	int r = 0;
 
-	pthread_mutex_lock(&once_lock);
-	if (started == 0) {
+	pthread_mutex_lock(&loop_lock);
+	if (loop_registered == 0) {
 		virSetErrorFunc(NULL, quiet_errors);
-		if (virEventRegisterDefaultImpl() < 0) {
-			started = last_err();
-		} else {
-			r = pthread_create(&t, NULL, event_thread, NULL);
-			started = r ? -r : 1;
-			if (!r)
-				pthread_detach(t);
-		}
+		loop_registered = virEventRegisterDefaultImpl() < 0 ? last_err() : 1;
 	}
-	r = started < 0 ? started : 0;
-	pthread_mutex_unlock(&once_lock);
+	if (loop_registered < 0) {
+		r = loop_registered;
+	} else if (loop_users == 0) {
+		atomic_store(&loop_quit, false);
+		r = -pthread_create(&loop_thread, NULL, event_thread, NULL);
+	}
+	if (r == 0)
+		loop_users++;
+	pthread_mutex_unlock(&loop_lock);
 	return r;
+}
+
+static void event_loop_stop(void)
+{
+	int timer;
+
+	pthread_mutex_lock(&loop_lock);
+	if (--loop_users == 0) {
+		atomic_store(&loop_quit, true);
+		/* a timeout due now wakes the loop out of poll() */
+		timer = virEventAddTimeout(0, loop_wake, NULL, NULL);
+		pthread_join(loop_thread, NULL);
+		if (timer >= 0)
+			virEventRemoveTimeout(timer);
+	}
+	pthread_mutex_unlock(&loop_lock);
 }
 
 static void push_event(struct virt *v, enum virt_event_kind kind, virDomainPtr dom)
@@ -220,8 +250,11 @@ struct virt *virt_new(virt_notify_fn notify, void *user)
 		return NULL;
 	}
 	v = calloc(1, sizeof(*v));
-	if (!v)
+	if (!v) {
+		event_loop_stop();
+		errno = ENOMEM;
 		return NULL;
+	}
 	v->notify = notify;
 	v->user = user;
 	pthread_mutex_init(&v->lock, NULL);
@@ -233,6 +266,7 @@ void virt_free(struct virt *v)
 	if (!v)
 		return;
 	virt_disconnect(v);
+	event_loop_stop();
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -580,24 +614,57 @@ int virt_lookup(struct virt *v, const char *uuid, struct virt_dom *ret)
 	return r;
 }
 
-int virt_node(struct virt *v, struct virt_node *ret)
+int virt_persistent_xml(struct virt *v, const char *vm, char **ret_xml)
+{
+	virDomainPtr d;
+	char *xml;
+
+	if (!v->conn)
+		return -ENOTCONN;
+	d = virDomainLookupByName(v->conn, vm);
+	if (!d)
+		d = virDomainLookupByUUIDString(v->conn, vm);
+	if (!d) {
+		snprintf(last_error, sizeof(last_error), "no domain named '%s'", vm);
+		return -ENOENT;
+	}
+	xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
+	virDomainFree(d);
+	if (!xml)
+		return last_err();
+	*ret_xml = xml;
+	return 0;
+}
+
+int virt_define_xml(struct virt *v, const char *xml)
+{
+	virDomainPtr d;
+
+	if (!v->conn)
+		return -ENOTCONN;
+	d = virDomainDefineXML(v->conn, xml);
+	if (!d)
+		return last_err();
+	virDomainFree(d);
+	return 0;
+}
+
+/* Node CPUs and memory over any connection: the main one, or a peer's (migration). */
+static int node_of(virConnectPtr conn, struct virt_node *ret)
 {
 	virNodeInfo info;
 	virNodeMemoryStatsPtr params = NULL;
 	int nparams = 0;
 	struct virt_node n = {0};
 
-	if (!v->conn)
-		return -ENOTCONN;
-	if (virNodeGetInfo(v->conn, &info) < 0)
+	if (virNodeGetInfo(conn, &info) < 0)
 		return last_err();
 	n.cpus = info.cpus;
 	/* /proc/meminfo (virNodeGetMemoryStats) rather than per-NUMA sysfs (virNodeGetInfo), which
 	 * disagree here (PLATFORM.md); config memory-total overrides both */
-	if (virNodeGetMemoryStats(v->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &nparams, 0) ==
-	            0 &&
+	if (virNodeGetMemoryStats(conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &nparams, 0) == 0 &&
 	    nparams > 0 && (params = calloc((size_t)nparams, sizeof(*params))) &&
-	    virNodeGetMemoryStats(v->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, params, &nparams, 0) ==
+	    virNodeGetMemoryStats(conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, params, &nparams, 0) ==
 	            0) {
 		for (int i = 0; i < nparams; i++) {
 			if (!strcmp(params[i].field, VIR_NODE_MEMORY_STATS_TOTAL))
@@ -612,7 +679,7 @@ int virt_node(struct virt *v, struct virt_node *ret)
 
 		virResetLastError();
 		n.mem_total_kib = info.memory;
-		free_b = virNodeGetFreeMemory(v->conn);
+		free_b = virNodeGetFreeMemory(conn);
 		if (free_b == 0)
 			virResetLastError();
 		n.mem_free_kib = free_b / 1024;
@@ -620,6 +687,11 @@ int virt_node(struct virt *v, struct virt_node *ret)
 	free(params);
 	*ret = n;
 	return 0;
+}
+
+int virt_node(struct virt *v, struct virt_node *ret)
+{
+	return v->conn ? node_of(v->conn, ret) : -ENOTCONN;
 }
 
 /* ---- actions ---- */
@@ -778,4 +850,223 @@ int virt_set_memory(struct virt *v, const char *uuid, uint64_t target_kib, bool 
 out:
 	virDomainFree(d);
 	return r;
+}
+
+/* ---- migration ----
+ * Blocking verbs for a worker thread, and the worker. Each verb opens connections of its own:
+ * the main connection may be closed and re-opened by the main thread at any time, and libvirt
+ * errors land in this thread's last_error, copied into the caller's err before returning. */
+
+enum { JOB_IDLE, JOB_RUNNING, JOB_DONE, JOB_ORPHANED }; /* virt_job.state */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Opens uri with keepalive so that a peer that stops answering fails the call instead of
+ * hanging it. NULL with the message in err. */
+static virConnectPtr open_peer(const char *uri, char *err, size_t errlen)
+{
+	virConnectPtr c = virConnectOpen(uri);
+
+	if (!c) {
+		last_err();
+		snprintf(err, errlen, "cannot connect to %s: %s", uri, last_error);
+		return NULL;
+	}
+	if (virConnectSetKeepAlive(c, 2, 3) < 0)
+		virResetLastError();
+	return c;
+}
+
+/* What the active domains of c hold: vCPUs plugged and memory as hostd counts it locally. */
+static int domains_of(virConnectPtr c, struct virt_capacity *cap)
+{
+	virDomainPtr *doms = NULL;
+	struct virt_dom d;
+	int n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+	if (n < 0)
+		return last_err();
+	for (int i = 0; i < n; i++) {
+		if (dom_info(doms[i], &d) == 0) {
+			cap->domains++;
+			cap->vcpus_alloc += d.vcpus_cur;
+			cap->mem_alloc_kib += d.mem.cur_kib;
+		}
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	return 0;
+}
+
+int virt_capacity(const char *uri, struct virt_capacity *ret, char *err, size_t errlen)
+{
+	struct virt_capacity cap = {0};
+	struct virt_node node;
+	virConnectPtr c = open_peer(uri, err, errlen);
+	int r;
+
+	if (!c)
+		return -EHOSTUNREACH;
+	r = node_of(c, &node);
+	if (r == 0)
+		r = domains_of(c, &cap);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", uri, last_error);
+	} else {
+		cap.cpus = node.cpus;
+		cap.mem_total_kib = node.mem_total_kib;
+		cap.mem_free_kib = node.mem_free_kib;
+		*ret = cap;
+	}
+	virConnectClose(c);
+	virResetLastError();
+	return r;
+}
+
+/* The target's record of the incoming migration: downtime and bytes. Best effort: a migration
+ * that worked stays a success when this cannot be read. */
+static void target_stats(const char *dst_uri, const char *uuid, struct virt_migration *m)
+{
+	char err[256];
+	virConnectPtr c = open_peer(dst_uri, err, sizeof(err));
+	virDomainPtr d = c ? virDomainLookupByUUIDString(c, uuid) : NULL;
+	virTypedParameterPtr params = NULL;
+	int nparams = 0, type;
+	unsigned long long v;
+
+	if (d && virDomainGetJobStats(d, &type, &params, &nparams,
+	                              VIR_DOMAIN_JOB_STATS_COMPLETED) == 0) {
+		if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DOWNTIME, &v) == 1)
+			m->downtime_ms = (int64_t)v;
+		if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DATA_PROCESSED, &v) ==
+		    1)
+			m->data_kib = v / 1024;
+		virTypedParamsFree(params, nparams);
+	}
+	if (d)
+		virDomainFree(d);
+	if (c)
+		virConnectClose(c);
+	virResetLastError();
+}
+
+int virt_migrate(const char *src_uri, const char *uuid, const char *dst_uri,
+                 struct virt_migration *ret, char *err, size_t errlen)
+{
+	const unsigned flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_PERSIST_DEST |
+	                       VIR_MIGRATE_UNDEFINE_SOURCE | VIR_MIGRATE_AUTO_CONVERGE |
+	                       VIR_MIGRATE_ABORT_ON_ERROR;
+	struct virt_migration m = {.downtime_ms = -1};
+	virConnectPtr c = open_peer(src_uri, err, errlen);
+	virDomainPtr d;
+	uint64_t t0;
+	int r = 0;
+
+	if (!c)
+		return -ENOTCONN;
+	d = virDomainLookupByUUIDString(c, uuid);
+	if (!d) {
+		r = last_err();
+		snprintf(err, errlen, "%s", last_error);
+		goto out_close;
+	}
+	t0 = mono_ms();
+	/* peer to peer: the source libvirtd connects to dst_uri itself; the data goes to the
+	 * address the target's qemu.conf names (migration_host), else the target's hostname */
+	if (virDomainMigrateToURI3(d, dst_uri, NULL, 0, flags) < 0) {
+		r = last_err();
+		snprintf(err, errlen, "%s", last_error);
+	}
+	m.total_ms = mono_ms() - t0;
+	virDomainFree(d);
+	if (r == 0) {
+		target_stats(dst_uri, uuid, &m);
+		*ret = m;
+	}
+out_close:
+	virConnectClose(c);
+	virResetLastError();
+	return r;
+}
+
+int virt_migrate_abort(struct virt *v, const char *uuid)
+{
+	virDomainPtr d = lookup(v, uuid);
+	int r = 0;
+
+	if (!d)
+		return -ENOENT;
+	if (virDomainAbortJob(d) < 0)
+		r = last_err();
+	virDomainFree(d);
+	return r;
+}
+
+static void *job_main(void *arg)
+{
+	struct virt_job *job = arg;
+	virt_notify_fn notify = job->notify;
+	void *user = job->user;
+	int running = JOB_RUNNING;
+
+	if (job->kind == VIRT_JOB_CAPACITY) {
+		for (size_t i = 0; i < job->nuris; i++)
+			job->rc[i] = virt_capacity(job->uris[i], &job->cap[i], job->err[i],
+			                           sizeof(job->err[i]));
+	} else {
+		job->rc[0] = virt_migrate(job->src_uri, job->uuid, job->uris[0], &job->mig,
+		                          job->err[0], sizeof(job->err[0]));
+	}
+	/* the last touch of job unless it was orphaned, in which case it is ours to free */
+	if (atomic_compare_exchange_strong(&job->state, &running, JOB_DONE)) {
+		if (notify)
+			notify(user);
+	} else {
+		free(job);
+	}
+	return NULL;
+}
+
+int virt_job_start(struct virt_job *job)
+{
+	int r;
+
+	if (job->nuris == 0 || job->nuris > VIRT_PEERS_MAX)
+		return -EINVAL;
+	atomic_store(&job->state, JOB_RUNNING);
+	r = pthread_create(&job->thread, NULL, job_main, job);
+	if (r)
+		atomic_store(&job->state, JOB_IDLE);
+	return -r;
+}
+
+bool virt_job_done(struct virt_job *job)
+{
+	return atomic_load(&job->state) == JOB_DONE;
+}
+
+void virt_job_free(struct virt_job *job)
+{
+	pthread_t t;
+	int running = JOB_RUNNING;
+
+	if (!job)
+		return;
+	if (atomic_load(&job->state) == JOB_IDLE) {
+		free(job); /* never started */
+		return;
+	}
+	t = job->thread;
+	if (atomic_compare_exchange_strong(&job->state, &running, JOB_ORPHANED)) {
+		pthread_detach(t); /* the worker frees job when its call returns */
+		return;
+	}
+	pthread_join(t, NULL);
+	free(job);
 }

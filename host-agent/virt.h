@@ -9,6 +9,8 @@
 #define VSCALE_VIRT_H
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,8 +75,9 @@ typedef void (*virt_notify_fn)(void *user);
 
 struct virt;
 
-/* Starts libvirt's event thread (once per process) and returns a handle, or NULL with errno.
- * notify runs on that thread whenever an event is queued. Free with virt_free(). */
+/* Starts libvirt's event thread (registered once per process; running while a handle exists)
+ * and returns a handle, or NULL with errno. notify runs on that thread whenever an event is
+ * queued. Free with virt_free(); the last one joins the thread. */
 struct virt *virt_new(virt_notify_fn notify, void *user);
 void virt_free(struct virt *v);
 
@@ -90,6 +93,12 @@ size_t virt_drain(struct virt *v, struct virt_event *ev, size_t max);
 int virt_list(struct virt *v, struct virt_dom **ret, size_t *n);
 int virt_lookup(struct virt *v, const char *uuid, struct virt_dom *ret);
 int virt_node(struct virt *v, struct virt_node *ret);
+/* The persistent (inactive) definition of a domain by name or UUID, running or not: a new string
+ * in *ret_xml (free()). 0, -ENOENT, -errno. */
+int virt_persistent_xml(struct virt *v, const char *vm, char **ret_xml);
+/* Defines (or redefines) a persistent domain from xml; a running domain keeps running with its
+ * live definition until it next boots. 0 or -errno. */
+int virt_define_xml(struct virt *v, const char *xml);
 
 /* Sets the live vCPU count (and the persistent one when persistent). -ETIMEDOUT when libvirt
  * gave up waiting for the guest to release a vCPU (TCG): pending, re-read the domain later. */
@@ -103,5 +112,80 @@ int virt_parse_xml(const char *xml, struct virt_dom *ret);
 
 /* The last libvirt error message (main thread), for logs. */
 const char *virt_last_error(void);
+
+/* ---- migration ----
+ * Peer capacity and live migration. Both block for seconds (a migration of a 512 MiB guest takes
+ * 2-3 s here), so hostd never calls them on its main loop: it fills a struct virt_job and
+ * virt_job_start() runs the job on a thread of its own. That thread opens its own connections
+ * (the main one may be re-opened under it), and as its last act calls job->notify(job->user):
+ * hostd's notify is an ev_async_send(), so the main loop wakes and reads the results after
+ * virt_job_done() says the job ended. The verbs can also be called directly from any thread. */
+
+#define VIRT_PEERS_MAX 8
+#define VIRT_URI_LEN   256
+
+struct virt_capacity {
+	uint32_t cpus;          /* node CPUs */
+	uint64_t mem_total_kib; /* as virt_node(): /proc/meminfo MemTotal */
+	uint64_t mem_free_kib;  /* as virt_node(): MemFree + Buffers + Cached */
+	uint32_t domains;       /* active domains */
+	uint64_t vcpus_alloc;   /* their vCPUs plugged */
+	uint64_t mem_alloc_kib; /* their memory, counted as for local domains (struct virt_mem) */
+};
+
+/* Connects to uri, reads its node figures and its active domains, disconnects. Blocking, any
+ * thread. 0, or -errno with "uri: message" in err. */
+int virt_capacity(const char *uri, struct virt_capacity *ret, char *err, size_t errlen);
+
+struct virt_migration {
+	uint64_t total_ms;   /* the migration call, start to end */
+	int64_t downtime_ms; /* guest paused at switchover, from the target's job stats; -1 unknown
+	                      */
+	uint64_t data_kib;   /* data transferred, from the same stats; 0 unknown */
+};
+
+/* Live-migrates domain uuid from src_uri to dst_uri, peer to peer: LIVE | PEER2PEER |
+ * PERSIST_DEST | UNDEFINE_SOURCE | AUTO_CONVERGE (a busy guest is slowed until the copy
+ * converges) | ABORT_ON_ERROR. On success the domain runs (and is defined) on the target only;
+ * *ret gets the figures. Blocking, any thread. 0 or -errno with libvirt's message in err. */
+int virt_migrate(const char *src_uri, const char *uuid, const char *dst_uri,
+                 struct virt_migration *ret, char *err, size_t errlen);
+
+/* Aborts the job running on domain uuid (a migration, which then fails and leaves the domain
+ * running here). Main thread, main connection; quick. 0 or -errno. */
+int virt_migrate_abort(struct virt *v, const char *uuid);
+
+enum virt_job_kind {
+	VIRT_JOB_CAPACITY, /* virt_capacity() of every uris[i] */
+	VIRT_JOB_MIGRATE,  /* virt_migrate(src_uri, uuid, uris[0]) */
+};
+
+/* One job for a worker thread; allocate it zeroed (calloc) and free it with virt_job_free(). The
+ * fields under "results" are the worker's until virt_job_done() returns true. */
+struct virt_job {
+	enum virt_job_kind kind;
+	char src_uri[VIRT_URI_LEN]; /* MIGRATE: the local libvirt */
+	char uuid[VIRT_UUID_LEN];   /* MIGRATE: the domain */
+	char uris[VIRT_PEERS_MAX][VIRT_URI_LEN];
+	size_t nuris;
+	virt_notify_fn notify; /* runs on the worker thread when the job ends; may be NULL */
+	void *user;
+	/* results: per uris[i], 0 or -errno and the message */
+	int rc[VIRT_PEERS_MAX];
+	char err[VIRT_PEERS_MAX][256];
+	struct virt_capacity cap[VIRT_PEERS_MAX]; /* CAPACITY, where rc[i] == 0 */
+	struct virt_migration mig;                /* MIGRATE, when rc[0] == 0 */
+	/* the worker's */
+	pthread_t thread;
+	atomic_int state;
+};
+
+/* Runs job on a new thread. 0, or -errno when no thread could be made (job not started). */
+int virt_job_start(struct virt_job *job);
+/* True once the job has ended and its results can be read (main thread). */
+bool virt_job_done(struct virt_job *job);
+/* Frees job. One still running is handed to its worker, which frees it when its call returns
+ * and then does not call notify. NULL is a no-op. */
+void virt_job_free(struct virt_job *job);
 
 #endif

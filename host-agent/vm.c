@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* what the policy assumes a sample covers when the guest does not say */
+#define DEFAULT_INTERVAL_MS 1000u
+
 struct vm *vm_new(struct ev_loop *loop, const struct virt_dom *d,
                   const struct guestlink_ops *link_ops)
 {
@@ -21,6 +24,8 @@ struct vm *vm_new(struct ev_loop *loop, const struct virt_dom *d,
 	vm->enabled = true;
 	vm->warn_rl.burst = 5;
 	vm->warn_rl.interval_ms = 10000;
+	vm->hello_rl.burst = 5;
+	vm->hello_rl.interval_ms = 60000;
 	vm->next_request_id = 1;
 	policy_state_init(&vm->st);
 	guestlink_init(&vm->link, loop, link_ops);
@@ -32,6 +37,7 @@ void vm_free(struct vm *vm)
 	if (!vm)
 		return;
 	guestlink_stop(&vm->link);
+	free(vm->overrides);
 	free(vm);
 }
 
@@ -81,12 +87,36 @@ int vm_take_hello(struct vm *vm, const struct hello *h)
 	return 0;
 }
 
+/* The policy lets the first sample of a run stand for the interval the guest says it covers.
+ * Taken on trust, a guest claiming 60 s would meet any window with one sample, and one that
+ * flaps at full speed would get a decision (and a decision-log line) per sample. A sample
+ * covers at most the time the host saw since the session's previous sample (a quarter more
+ * absorbs jitter, so an honest guest loses nothing); the session's first covers nothing. Call
+ * before last_seq takes the sample. */
+static void cap_interval(const struct vm *vm, struct sample *s, uint64_t now_ms)
+{
+	uint64_t gap = vm->last_seq && now_ms > vm->st.last_ms ? now_ms - vm->st.last_ms : 0;
+	uint64_t cap = gap + gap / 4;
+	uint32_t claimed = SAMPLE_HAS(s, SF_INTERVAL) ? s->interval_ms : DEFAULT_INTERVAL_MS;
+
+	if (cap == 0)
+		cap = 1; /* 0 would mean "unsaid" */
+	if (claimed > cap) {
+		s->interval_ms = (uint32_t)cap;
+		SAMPLE_SET(s, SF_INTERVAL);
+	}
+}
+
 int vm_take_sample(struct vm *vm, const struct sample *s, uint64_t now_ms)
 {
+	struct sample seen;
+
 	if (!vm->hello || s->seq <= vm->last_seq)
 		return -EPROTO; /* before Hello, replayed, or going backwards */
+	seen = *s;
+	cap_interval(vm, &seen, now_ms);
 	vm->last_seq = s->seq;
 	vm->n.samples++;
-	policy_observe(&vm->policy, &vm->st, s, now_ms);
+	policy_observe(&vm->policy, &vm->st, &seen, now_ms);
 	return 0;
 }

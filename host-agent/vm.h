@@ -9,6 +9,7 @@
 
 #include "guestlink.h"
 #include "log.h"
+#include "meter.h"
 #include "policy.h"
 #include "virt.h"
 
@@ -60,7 +61,13 @@ struct vm {
 	char last_action[256];         /* human line of the last action and its outcome */
 	struct vm_counters n;
 	struct log_ratelimit warn_rl;
+	struct log_ratelimit hello_rl; /* "guest agent connected" lines */
 	uint64_t next_request_id;
+
+	char *overrides; /* heap "key=value ..." set by vscalectl, re-applied over the config's
+	                    policy until a reload; NULL = none */
+	struct meter_entry *meter; /* metering, owned by hostd's meter table */
+	uint64_t metered_ms;       /* when the meter was last advanced; 0 = not yet */
 };
 
 /* New VM for a libvirt domain; the caller starts its link. Free with vm_free(). */
@@ -76,7 +83,8 @@ void vm_view(const struct vm *vm, struct vm_view *ret);
 
 /* Session rules for guest frames: a Hello starts a session (runs forgotten); samples need one,
  * and their seq must grow. Returns 0 when the sample is accepted (and folded into the policy
- * state), -EPROTO when it breaks the rules (caller counts and logs). */
+ * state, its claimed interval capped by the time the host saw since the session's previous
+ * sample), -EPROTO when it breaks the rules (caller counts and logs). */
 int vm_take_hello(struct vm *vm, const struct hello *h);
 int vm_take_sample(struct vm *vm, const struct sample *s, uint64_t now_ms);
 

@@ -10,7 +10,18 @@ BUILD="build-essential cmake pkg-config clang-format
 # the e2e tests and make demo boot real VMs: libvirt and QEMU (TCG) at run time
 E2E="libvirt-daemon-system libvirt-clients qemu-system-x86"
 
-want="$BUILD $E2E ${VSCALE_EXTRA_DEPS:-}"
+# the policy simulator's plots (vscale-sim, issue 8)
+SIM="gnuplot-nox"
+# libFuzzer targets and valgrind (issue 6): clang's libFuzzer and sanitizer runtimes are in
+# libclang-rt-14-dev (only recommended by clang, and recommends are not installed here)
+FUZZ="clang libclang-rt-14-dev valgrind"
+# .deb packages and their install test (issue 5)
+PKG="debootstrap dpkg-dev groff-base systemd-container zstd"
+# the migration test's second host (issue 7): ip (veth, addresses in the namespaces); unshare
+# and nsenter are util-linux, which Debian always has
+PEER="iproute2"
+
+want="$BUILD $E2E $SIM $FUZZ $PKG $PEER ${VSCALE_EXTRA_DEPS:-}"
 missing=""
 for p in $want; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

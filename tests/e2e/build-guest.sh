@@ -1,10 +1,15 @@
 #!/bin/bash
 # Builds the e2e test guest from Debian packages only: the kernel of linux-image-amd64 (the
 # linux-image-6.1.x package it depends on) and an initramfs with busybox-static, the virtio
-# modules in dependency order, vscale-guestd, the load controller and every shared library they
-# need. Downloads are cached; when the inputs did not change it does nothing (well under a second).
+# modules in dependency order, vscale-guestd and its config as the vscale-guest package ships
+# them, the load controller and every shared library they need. Downloads are cached; when the
+# inputs did not change it does nothing (about a second: the package is rebuilt to compare).
 #
-# Usage: build-guest.sh OUTDIR GUESTD_BINARY [LOADGEN_BINARY]
+# Usage: build-guest.sh OUTDIR GUESTD [LOADGEN_BINARY]
+#   GUESTD is a vscale-guest .deb, or the vscale-guestd of a CMake build directory
+#   (BUILD/guest-agent/vscale-guestd): packaging/deb/build.sh then builds BUILD/deb/vscale-guest
+#   first. Either way the binary is taken from the package's payload (dpkg-deb -x), so the test
+#   runs what ships.
 # Writes OUTDIR/vmlinuz, OUTDIR/initrd.img and OUTDIR/guest.env (what went in).
 # Environment: VSCALE_E2E_CACHE   download cache (default OUTDIR/cache)
 #              VSCALE_E2E_KERNEL  kernel package[=version] instead of linux-image-amd64's
@@ -14,21 +19,40 @@ die() {
 	echo "build-guest: $*" >&2
 	exit 1
 }
-[ $# -ge 2 ] || die "usage: build-guest.sh OUTDIR GUESTD_BINARY [LOADGEN_BINARY]"
+[ $# -ge 2 ] || die "usage: build-guest.sh OUTDIR GUESTD_DEB|GUESTD_BINARY [LOADGEN_BINARY]"
 OUT=$1
-GUESTD=$2
+GUESTD_FROM=$2
 LOADGEN=${3:-}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-[ -x "$GUESTD" ] || die "$GUESTD: not an executable (build vscale-guestd first)"
 [ -z "$LOADGEN" ] || [ -x "$LOADGEN" ] || die "$LOADGEN: not an executable"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-CACHE=${VSCALE_E2E_CACHE:-$OUT/cache}
-mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
 # one build at a time per output directory (parallel test runs share it)
 exec 9>"$OUT/.lock"
 flock 9
+
+# --- vscale-guestd from the vscale-guest package ---------------------------------------------
+case $GUESTD_FROM in
+*.deb) GUEST_DEB=$GUESTD_FROM ;;
+*)
+	GBUILD=$(cd "$(dirname "$GUESTD_FROM")/.." 2>/dev/null && pwd) || die "$GUESTD_FROM: no such directory"
+	[ -f "$GBUILD/CMakeCache.txt" ] ||
+		die "$GUESTD_FROM: give a vscale-guest .deb or BUILD_DIR/guest-agent/vscale-guestd"
+	GUEST_DEB=$("$HERE/../../packaging/deb/build.sh" "$GBUILD" "$GBUILD/deb" --only guest) ||
+		die "building the vscale-guest package failed"
+	;;
+esac
+[ -s "$GUEST_DEB" ] || die "$GUEST_DEB: no such package"
+[ "$(dpkg-deb -f "$GUEST_DEB" Package)" = vscale-guest ] || die "$GUEST_DEB is not vscale-guest"
+GPKG="$OUT/guest-pkg"
+rm -rf "$GPKG"
+dpkg-deb -x "$GUEST_DEB" "$GPKG" || die "dpkg-deb -x $GUEST_DEB failed"
+GUESTD=$GPKG/usr/sbin/vscale-guestd
+[ -x "$GUESTD" ] || die "$GUEST_DEB has no usr/sbin/vscale-guestd"
+GUEST_PKG_VERSION=$(dpkg-deb -f "$GUEST_DEB" Version)
+CACHE=${VSCALE_E2E_CACHE:-$OUT/cache}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
 ARCH=$(dpkg --print-architecture)
 # the virtio drivers the guest needs; their dependencies are added from the modules themselves
 WANT_MODULES="virtio_pci virtio_console virtio_balloon virtio_mem"
@@ -116,7 +140,7 @@ LIBS=$(libs_of "${BINS[@]}")
 # shellcheck disable=SC2086
 STAMP=$({
 	echo "$KDEB $BBDEB $WANT_MODULES"
-	sha256sum "${BASH_SOURCE[0]}" "$HERE"/guest/* "${BINS[@]}"
+	sha256sum "${BASH_SOURCE[0]}" "$HERE"/guest/* "${BINS[@]}" "$GPKG/etc/vscale/guest.conf"
 	stat -L -c '%n %s %Y' $LIBS
 } | sha256sum | cut -d' ' -f1)
 if [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/guest.env" ] &&
@@ -167,6 +191,7 @@ install -m 0755 "$HERE/guest/init" "$ROOT/init"
 install -m 0755 "$HERE/guest/e2e-respawn" "$ROOT/bin/e2e-respawn"
 install -m 0644 "$HERE/guest/inittab" "$ROOT/etc/inittab"
 install -m 0755 "$GUESTD" "$ROOT/usr/sbin/vscale-guestd"
+install -D -m 0644 "$GPKG/etc/vscale/guest.conf" "$ROOT/etc/vscale/guest.conf"
 [ -z "$LOADGEN" ] || install -m 0755 "$LOADGEN" "$ROOT/usr/bin/e2e-loadgen"
 for l in $LIBS; do
 	mkdir -p "$ROOT$(dirname "$l")"
@@ -236,10 +261,12 @@ KERNEL_PACKAGE=$KPKG
 KERNEL_VERSION=$KVER
 KERNEL_RELEASE=$KREL
 BUSYBOX_VERSION=$BB_VER
+GUESTD_PACKAGE=$(basename "$GUEST_DEB")
+GUESTD_PACKAGE_VERSION=$GUEST_PKG_VERSION
 MODULES="${ORDER[*]}"
 MEMORY_HOTPLUG_DEFAULT_ONLINE=$(grep -q '^CONFIG_MEMORY_HOTPLUG_DEFAULT_ONLINE=y' "$KCONFIG" && echo y || echo n)
 EOF
 echo "$STAMP" >"$OUT/stamp"
 rm -rf "$WORK"
-echo "build-guest: $OUT: kernel $KPKG $KVER ($KREL), initramfs $(du -k "$OUT/initrd.img" | cut -f1) KiB," \
-	"modules: ${ORDER[*]} ($((($(date +%s%N) - t0) / 1000000)) ms)"
+echo "build-guest: $OUT: kernel $KPKG $KVER ($KREL), vscale-guestd from $(basename "$GUEST_DEB")," \
+	"initramfs $(du -k "$OUT/initrd.img" | cut -f1) KiB, modules: ${ORDER[*]} ($((($(date +%s%N) - t0) / 1000000)) ms)"

@@ -22,7 +22,7 @@ trap 'exit 129' HUP
 virsh_() { virsh -q -c "$E2E_URI" "$@" 2> >(grep -v '^Authorization not available' >&2); }
 
 if [ -f "$E2E_BUILD/CMakeCache.txt" ]; then
-	cmake --build "$E2E_BUILD" --target vscale-hostd e2e-demo-view >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
+	cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl e2e-demo-view >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
 		e2e_fail "building vscale-hostd and e2e-demo-view failed ($E2E_BUILD/e2e-build.log)"
 fi
 VIEW=$E2E_BUILD/tests/e2e/e2e-demo-view
@@ -168,6 +168,8 @@ if [ -s "$E2E_DECISIONS" ]; then
 else
 	echo "(none)"
 fi
+echo "---- the operator's view (vscalectl show; the VM's metering included) ----"
+"$E2E_BUILD/host-agent/vscalectl" --socket "$E2E_TMP/run" show "$E2E_DOMAIN" 2>&1 || true
 echo "---- phases (since the start) ----"
 printf '%s\n' "${SUMMARY[@]}"
 echo "demo: $((($(e2e_now_ms) - E2E_T0) / 1000)) s in all; cleaning up"

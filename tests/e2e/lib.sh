@@ -138,15 +138,17 @@ e2e_build_guest() {
 	. "$E2E_GUEST/guest.env"
 }
 
-# e2e_domain_define [NAME=... MEM_MIB=... VMEM_MIB=... MAX_VCPUS=...]
+# e2e_domain_define [NAME=... MEM_MIB=... VMEM_MIB=... MAX_VCPUS=... MAX_MIB=...]
+# MAX_MIB: <maxMemory> (default MEM_MIB + VMEM_MIB + 512, room for one 512 MiB DIMM)
 e2e_domain_define() {
-	local name="vscale-e2e-$$" mem=512 vmem=2048 maxv=4 kv vcpus="" i
+	local name="vscale-e2e-$$" mem=512 vmem=2048 maxv=4 maxm="" kv vcpus="" i
 	for kv in "$@"; do
 		case $kv in
 		NAME=*) name=${kv#*=} ;;
 		MEM_MIB=*) mem=${kv#*=} ;;
 		VMEM_MIB=*) vmem=${kv#*=} ;;
 		MAX_VCPUS=*) maxv=${kv#*=} ;;
+		MAX_MIB=*) maxm=${kv#*=} ;;
 		*) e2e_fail "e2e_domain_define: unknown $kv" ;;
 		esac
 	done
@@ -163,7 +165,7 @@ e2e_domain_define() {
 	awk -v vcpus="$vcpus" '{ if ($0 == "@VCPUS@") print vcpus; else print }' \
 		"$E2E_HERE/domain.xml.in" |
 		sed -e "s|@NAME@|$name|" -e "s|@UUID@|$uuid|" -e "s|@MEM_MIB@|$mem|g" \
-			-e "s|@VMEM_MIB@|$vmem|" -e "s|@MAX_MIB@|$((mem + vmem + 512))|" \
+			-e "s|@VMEM_MIB@|$vmem|" -e "s|@MAX_MIB@|${maxm:-$((mem + vmem + 512))}|" \
 			-e "s|@MAX_VCPUS@|$maxv|" -e "s|@LAST_VCPU@|$((maxv - 1))|" \
 			-e "s|@KERNEL@|$E2E_TMP/vmlinuz|" -e "s|@INITRD@|$E2E_TMP/initrd.img|" \
 			-e "s|@CMDLINE@|$cmdline|" -e "s|@CONSOLE_LOG@|$E2E_TMP/console.log|g" \
@@ -242,6 +244,8 @@ reserve-memory = 0
 interval = 1s
 op-timeout = 20s
 state-dir = $E2E_TMP/state
+control-dir = ${E2E_CONTROL_DIR:-$E2E_TMP/run}
+metrics = ${E2E_METRICS:-off}
 ${E2E_HOSTD_HOST_EXTRA:-}
 
 [policy e2e]
@@ -252,6 +256,7 @@ cpu-up-for = 2s
 cpu-down-for = 4s
 vcpu-cooldown-up = 2s
 vcpu-cooldown-down = 3s
+vcpu-step-down = 1
 mem-available-up = 20%
 mem-available-down = 45%
 mem-up-for = 2s
@@ -273,7 +278,9 @@ CONF
 }
 
 e2e_hostd_start() {
-	E2E_HOSTD=$E2E_BUILD/host-agent/vscale-hostd
+	# VSCALE_E2E_HOSTD: another build of hostd, e.g. build-asan's (make check runs the
+	# scenarios once more with it: ASan + UBSan on the real libvirt path)
+	E2E_HOSTD=${VSCALE_E2E_HOSTD:-$E2E_BUILD/host-agent/vscale-hostd}
 	[ -x "$E2E_HOSTD" ] || e2e_fail "$E2E_HOSTD missing: build it first"
 	[ -f "$E2E_TMP/vscale.conf" ] || e2e_hostd_conf
 	E2E_DECISIONS=$E2E_TMP/state/decisions.jsonl

@@ -31,16 +31,28 @@ running() { # NAME PIDFILE: true when the pid file names a live process of that 
 	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
 
+# Daemons started from here must not keep our caller's descriptors (a flock(1) lock, a ctest
+# pipe): they outlive us and would hold them for good.
+daemon() {
+	(
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+		done
+		exec "$@"
+	)
+}
+
 # With systemd, socket activation does all this; let systemd keep it.
 if [ -d /run/systemd/system ]; then
 	systemctl start virtlogd.socket libvirtd.socket 2>/dev/null || systemctl start libvirtd
 else
 	if ! running virtlogd /run/virtlogd.pid && ! pidof virtlogd >/dev/null; then
-		virtlogd -d
+		daemon virtlogd -d
 		echo "libvirt-up: started virtlogd"
 	fi
 	if ! running libvirtd /run/libvirtd.pid && ! pidof libvirtd >/dev/null; then
-		libvirtd -d
+		daemon libvirtd -d
 		echo "libvirt-up: started libvirtd"
 	fi
 fi

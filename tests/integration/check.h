@@ -4,7 +4,10 @@
 #define VSCALE_TEST_CHECK_H
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,14 +26,47 @@ static int passed, failed;
 		}                                                                                  \
 	} while (0)
 
-/* Stops a daemon the test started: SIGTERM, up to 5 s, then SIGKILL. Returns its exit status,
- * 128 + signal, or -1 when it had to be killed. */
+/* The command the daemons under test run under, from VSCALE_TEST_WRAPPER (words split on
+ * spaces), e.g. "valgrind --error-exitcode=99 --leak-check=full"; "" when unset. The ctest
+ * entries labelled valgrind set it (tests/CMakeLists.txt). */
+static inline const char *check_wrapper(void)
+{
+	const char *w = getenv("VSCALE_TEST_WRAPPER");
+
+	return w ? w : "";
+}
+
+/* execl() for a daemon under test: runs bin with the arguments after arg0 (a NULL-terminated
+ * list), under check_wrapper() when there is one. Returns only when the exec failed. */
+static inline int check_execl(const char *bin, const char *arg0, ...)
+{
+	char *argv[64], *words = strdup(check_wrapper()), *save = NULL;
+	const char *a;
+	size_t n = 0;
+	va_list ap;
+
+	for (char *w = words ? strtok_r(words, " ", &save) : NULL; w && n < 32;
+	     w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	argv[n] = (char *)(n ? bin : arg0);
+	n++;
+	va_start(ap, arg0);
+	while ((a = va_arg(ap, const char *)) && n < 63)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	return argv[0] == (char *)arg0 ? execv(bin, argv) : execvp(argv[0], argv);
+}
+
+/* Stops a daemon the test started: SIGTERM, up to 5 s (30 s under a wrapper: valgrind checks
+ * for leaks at exit), then SIGKILL. Returns its exit status, 128 + signal, or -1 when it had to
+ * be killed. */
 static inline int stop_child(pid_t pid)
 {
-	int status = 0;
+	int status = 0, tries = *check_wrapper() ? 300 : 50;
 
 	kill(pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
+	for (int i = 0; i < tries; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		usleep(100000);

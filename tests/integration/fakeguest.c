@@ -173,7 +173,7 @@ void fg_tick(struct fakeguest *g, int n, uint64_t now_ms)
 		}
 		s.seq = ++g[i].seq;
 		s.mono_ms = now_ms;
-		s.interval_ms = 200;
+		s.interval_ms = g[i].interval_ms ? g[i].interval_ms : 200;
 		s.cpus_online = g[i].cpus_online;
 		s.cpus_present = g[i].cpus_present;
 		s.cpu_busy_pct = (float)g[i].busy_pct;
@@ -186,8 +186,10 @@ void fg_tick(struct fakeguest *g, int n, uint64_t now_ms)
 		        1u << SF_SATURATED | 1u << SF_THREADS | 1u << SF_INTERVAL;
 		if (g[i].saturated) {
 			s.nthreads = 1;
-			s.threads[0] = (struct sample_thread){
-			        .tid = 4242, .comm = "spinner", .cpu_pct = 100.0f};
+			s.threads[0] =
+			        (struct sample_thread){.tid = g[i].hot_tid ? g[i].hot_tid : 4242,
+			                               .comm = "spinner",
+			                               .cpu_pct = 100.0f};
 		}
 		len = wire_encode_sample(&s, buf, sizeof(buf));
 		send_frame(&g[i], FRAME_SAMPLE, buf, len);
@@ -199,4 +201,26 @@ int fg_raw(struct fakeguest *g, const void *buf, size_t len)
 	if (g->fd < 0)
 		return -ENOTCONN;
 	return send(g->fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
+}
+
+unsigned fg_accept_close(struct fakeguest *g, bool hello, uint64_t now_ms)
+{
+	unsigned n = 0;
+	int fd;
+
+	if (g->fd >= 0)
+		return 0;
+	while ((fd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		n++;
+		if (hello) {
+			g->fd = fd;
+			send_hello(g);
+			fg_tick(g, 1, now_ms);
+			fd = g->fd; /* -1 when a send failed and closed it */
+			g->fd = -1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return n;
 }

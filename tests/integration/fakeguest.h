@@ -24,6 +24,8 @@ struct fakeguest {
 	uint32_t cpus_online, cpus_present;
 	uint64_t mem_total_kib;
 	bool saturated;
+	uint32_t interval_ms; /* the sample interval the guest claims; 0 = 200 */
+	uint32_t hot_tid;     /* the saturating thread's tid; 0 = 4242 */
 	enum fg_reply_mode reply_mode;
 	/* a hot-plugged vCPU comes online this many samples later, as on a real guest */
 	uint32_t pending_cpus;
@@ -43,5 +45,8 @@ void fg_poll(struct fakeguest *g, int n, int ms);
 void fg_tick(struct fakeguest *g, int n, uint64_t now_ms);
 /* Writes raw bytes (hostile input) to a connected guest's stream. */
 int fg_raw(struct fakeguest *g, const void *buf, size_t len);
+/* A channel storm: accepts every connection waiting on a guest that is not connected and closes
+ * it at once, after a Hello and one sample when hello is true. Returns how many it accepted. */
+unsigned fg_accept_close(struct fakeguest *g, bool hello, uint64_t now_ms);
 
 #endif

@@ -106,9 +106,9 @@ static pid_t start_guestd(const char *bin, const char *conf, const char *sock, c
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		execl(bin, bin, "--config", conf, "--device", sock, "--interval", "200ms", "--root",
-		      root, "--set", "retry-max=300ms", hotplug ? "--verbose" : "--no-hotplug",
-		      (char *)NULL);
+		check_execl(bin, bin, "--config", conf, "--device", sock, "--interval", "200ms",
+		            "--root", root, "--set", "retry-max=300ms",
+		            hotplug ? "--verbose" : "--no-hotplug", (char *)NULL);
 		_exit(127);
 	}
 	return pid;

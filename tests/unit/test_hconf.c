@@ -83,6 +83,16 @@ static void assert_host_equal(const struct host_conf *a, const struct host_conf 
 	assert_string_equal(a->state_dir, b->state_dir);
 	assert_string_equal(a->decision_log, b->decision_log);
 	assert_int_equal(a->log_level, b->log_level);
+	assert_int_equal(a->migration, b->migration);
+	assert_int_equal(a->npeers, b->npeers);
+	for (uint32_t i = 0; i < a->npeers; i++)
+		assert_string_equal(a->peers[i], b->peers[i]);
+	assert_int_equal(a->migration_rebalance, b->migration_rebalance);
+	assert_int_equal(a->migration_max, b->migration_max);
+	assert_int_equal(a->migration_cooldown_ms, b->migration_cooldown_ms);
+	assert_int_equal(a->migration_timeout_ms, b->migration_timeout_ms);
+	assert_true(a->high_watermark_pct == b->high_watermark_pct);
+	assert_int_equal(a->high_watermark_for_ms, b->high_watermark_for_ms);
 }
 
 static void assert_defaults(const struct hconf *c)
@@ -101,6 +111,14 @@ static void assert_defaults(const struct hconf *c)
 	assert_string_equal(c->host.state_dir, "/var/lib/vscale");
 	assert_string_equal(c->host.decision_log, "");
 	assert_int_equal(c->host.log_level, LOG_LVL_INFO);
+	assert_int_equal(c->host.migration, MIGRATION_OFF);
+	assert_int_equal(c->host.npeers, 0);
+	assert_false(c->host.migration_rebalance);
+	assert_int_equal(c->host.migration_max, 1);
+	assert_int_equal(c->host.migration_cooldown_ms, 600000);
+	assert_int_equal(c->host.migration_timeout_ms, 300000);
+	assert_true(c->host.high_watermark_pct == 90);
+	assert_int_equal(c->host.high_watermark_for_ms, 60000);
 
 	/* the table's policy defaults and policy.c's must not drift apart */
 	policy_default(&def);
@@ -162,8 +180,8 @@ static void test_every_key(void **state)
 	/* default, web, small from the main file, early from conf.d/ */
 	assert_int_equal(c->npolicies, 4);
 	assert_string_equal(c->policies[0].name, "default");
-	assert_true(c->policies[0].cpu_up_pct == 85); /* [policy default] replaces the built-in */
-	assert_true(c->policies[0].cpu_down_pct == 30);
+	assert_true(c->policies[0].cpu_up_pct == 85);   /* [policy default] replaces the built-in */
+	assert_true(c->policies[0].cpu_down_pct == 40); /* the rest from the built-in */
 	for (size_t i = 0; i < c->npolicies; i++) {
 		if (strcmp(c->policies[i].name, "web") == 0)
 			web = &c->policies[i];
@@ -200,7 +218,13 @@ static void test_every_key(void **state)
 	assert_non_null(small);
 	assert_int_equal(small->vcpus_min, 4);
 	assert_int_equal(small->vcpus_max, 4);
-	assert_true(small->cpu_up_pct == 80);
+	{
+		struct policy def;
+
+		policy_default(&def);
+		assert_true(small->cpu_up_pct == def.cpu_up_pct);
+		assert_true(def.cpu_up_pct != 85); /* else this proves nothing */
+	}
 	hconf_free(c);
 }
 
@@ -402,6 +426,21 @@ static void test_bad_files(void **state)
 	         "1: unknown section [hots] (expected [host], [policy NAME] or [vm PATTERN])"},
 	        {"long-line", "2: line longer than 198 characters"},
 	        {"continuation", "3: an indented line would continue the value above"},
+	        {"migration-mode", "2: migration: 'sometimes' is not off, request or auto"},
+	        {"peer-uri",
+	         "2: peer: 'host2' is not a libvirt URI (e.g. qemu+tcp://host2/system)"},
+	        {"peer-space", "2: peer: 'qemu+tcp://a b/system' is not a libvirt URI (e.g. "
+	                       "qemu+tcp://host2/system)"},
+	        {"peer-twice", "2: peer: 'qemu+tcp://a/system' is listed twice"},
+	        {"peer-empty-entry",
+	         "2: peer: an empty entry in 'qemu+tcp://a/system,,qemu+tcp://b/system'"},
+	        {"peer-trailing-comma", "2: peer: an empty entry in 'qemu+tcp://a/system,'"},
+	        {"peer-too-many", "2: peer: more than 8 peers"},
+	        {"migration-max", "2: migration-max: 0 is out of range 1..64"},
+	        {"migration-timeout", "2: migration-timeout: '0' must be above 0"},
+	        {"migration-auto-no-peer", "4: migration = auto needs a peer = URI to move to"},
+	        /* inih takes ';' as a comment: the value is empty, not ";80%" */
+	        {"semicolon-value", "2: cpu-up: '' is not a percentage (expected e.g. 80%)"},
 	};
 	char rel[256];
 
@@ -409,6 +448,69 @@ static void test_bad_files(void **state)
 		snprintf(rel, sizeof(rel), "bad/%s.conf", cases[i].file);
 		assert_load_error(rel, rel, cases[i].where);
 	}
+	/* found by fuzz_hconf: accepted before, and printed a config that did not load again */
+	{
+		struct hconf *c = NULL;
+		char err[PATH_MAX * 3];
+
+		assert_int_equal(hconf_load(data("bad/vm-twice.conf"), true, &c, err, sizeof(err)),
+		                 -EINVAL);
+		assert_non_null(strstr(err, "vm-twice.conf:4: [vm web-*] is already at "));
+		assert_non_null(strstr(err, "vm-twice.conf:1"));
+	}
+}
+
+/* The migration keys, a peer list replaced from conf.d/ (entries trimmed), and printed back. */
+static void test_migration_keys(void **state)
+{
+	struct hconf *c = load_ok("migration/vscale.conf"), *off, *back = NULL;
+	char dir[] = "/tmp/vscale-test-hconf-XXXXXX", path[PATH_MAX], err[1024];
+	char *text;
+	FILE *f;
+
+	assert_int_equal(c->host.migration, MIGRATION_AUTO);
+	assert_int_equal(c->host.npeers, 3);
+	assert_string_equal(c->host.peers[0], "qemu+tcp://10.231.0.2/system");
+	assert_string_equal(c->host.peers[1], "qemu+tls://host4.example/system?no_verify=1");
+	assert_string_equal(c->host.peers[2], "qemu+tcp://h5/system");
+	assert_true(c->host.migration_rebalance);
+	assert_int_equal(c->host.migration_max, 3);
+	assert_int_equal(c->host.migration_cooldown_ms, 90000);
+	assert_int_equal(c->host.migration_timeout_ms, 120000);
+	assert_true(c->host.high_watermark_pct == 85);
+	assert_int_equal(c->host.high_watermark_for_ms, 45000);
+	text = print_to_string(c);
+	assert_non_null(strstr(text, "\nmigration = auto\n"));
+	assert_non_null(strstr(text, "\npeer = qemu+tcp://10.231.0.2/system, "
+	                             "qemu+tls://host4.example/system?no_verify=1, "
+	                             "qemu+tcp://h5/system\n"));
+	assert_non_null(strstr(text, "\nmigration-cooldown = 90s\n"));
+	assert_non_null(strstr(text, "\nhigh-watermark = 85%\n"));
+	free(text);
+	/* printed, it loads back the same */
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vscale.conf", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	hconf_print(c, f);
+	fclose(f);
+	if (hconf_load(path, true, &back, err, sizeof(err)) != 0)
+		fail_msg("printed config does not load: %s", err);
+	assert_host_equal(&c->host, &back->host);
+	hconf_free(back);
+	unlink(path);
+	rmdir(dir);
+
+	/* an empty peer takes the list away; only auto needs one */
+	off = load_ok("migration-off/vscale.conf");
+	assert_int_equal(off->host.migration, MIGRATION_REQUEST);
+	assert_int_equal(off->host.npeers, 0);
+	text = print_to_string(off);
+	assert_non_null(strstr(text, "\nmigration = request\n"));
+	assert_non_null(strstr(text, "\npeer = \n"));
+	free(text);
+	hconf_free(off);
+	hconf_free(c);
 }
 
 static void test_duplicate_policy(void **state)
@@ -438,6 +540,7 @@ int main(void)
 	        cmocka_unit_test(test_every_key),        cmocka_unit_test(test_rules_and_matching),
 	        cmocka_unit_test(test_print_round_trip), cmocka_unit_test(test_bad_files),
 	        cmocka_unit_test(test_duplicate_policy), cmocka_unit_test(test_error_in_conf_d),
+	        cmocka_unit_test(test_migration_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
