@@ -141,7 +141,9 @@ static void follow_declog(void)
 	if (!f)
 		return;
 	fseek(f, declog_off, SEEK_SET);
-	while (fgets(line, sizeof(line), f) && nentries < 4096) {
+	/* hostd may be writing the last line as we read: take complete lines only, and read a
+	 * torn one again next time */
+	while (nentries < 4096 && fgets(line, sizeof(line), f) && strchr(line, '\n')) {
 		struct entry *e = &entries[nentries++];
 		const char *p;
 
@@ -165,8 +167,8 @@ static void follow_declog(void)
 			if (!strcmp(e->action, "mem-up"))
 				g[i].mem_total_kib += e->m1 - e->m0;
 		}
+		declog_off = ftell(f);
 	}
-	declog_off = ftell(f);
 	fclose(f);
 }
 
