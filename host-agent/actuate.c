@@ -121,6 +121,19 @@ static void start_op(struct actuate *a, struct vm *vm, enum op_kind kind, const 
 	vm->op.decision = *d;
 }
 
+/* Persists the grant a vCPU operation about to start will reach (and its cooldown stamp): a hostd
+ * killed before the operation ends then takes it up where it stands instead of restating the old
+ * grant, which would offline what was just plugged and plug it again. A grant above what is
+ * plugged is not loaded back (actuate_load_state); finish() saves what came of it. */
+static void save_intent(struct actuate *a, struct vm *vm, uint32_t vcpus, uint64_t now_ms)
+{
+	uint32_t granted = vm->vcpus;
+
+	vm->vcpus = vcpus;
+	actuate_save_state(a, vm, now_ms);
+	vm->vcpus = granted;
+}
+
 static void refresh_dom(struct actuate *a, struct vm *vm)
 {
 	struct virt_dom d;
@@ -136,6 +149,7 @@ static void vcpu_up(struct actuate *a, struct vm *vm, const struct decision *d, 
 
 	start_op(a, vm, OP_VCPU_UP, d, now_ms);
 	vm->last_vcpu_up_ms = now_ms;
+	save_intent(a, vm, d->vcpus_to, now_ms);
 	if (vm->dom.vcpus_cur >= d->vcpus_to) {
 		/* plugged already (offlined by an earlier scale-down): the guest onlines them */
 		struct request rq = {.kind = REQ_SET_ONLINE_VCPUS,
@@ -169,6 +183,7 @@ static void vcpu_down(struct actuate *a, struct vm *vm, const struct decision *d
 
 	start_op(a, vm, OP_VCPU_DOWN, d, now_ms);
 	vm->last_vcpu_down_ms = now_ms;
+	save_intent(a, vm, d->vcpus_to, now_ms);
 	r = send_request(vm, &rq);
 	vm->op.request_id = rq.id;
 	if (r < 0) {
@@ -378,6 +393,12 @@ void actuate_on_session(struct actuate *a, struct vm *vm, uint64_t now_ms)
 			log_info("vm '%s': asked the guest to keep %u of %u vCPUs online", vm->name,
 			         vm->vcpus, vm->dom.vcpus_cur);
 	}
+}
+
+void actuate_abort(struct actuate *a, struct vm *vm, const char *why, uint64_t now_ms)
+{
+	if (vm->op.kind != OP_NONE)
+		finish(a, vm, "failed", why, now_ms);
 }
 
 void actuate_check_timeout(struct actuate *a, struct vm *vm, uint64_t now_ms)

@@ -33,6 +33,8 @@ void actuate_on_reply(struct actuate *a, struct vm *vm, const struct reply *r, u
 void actuate_on_sample(struct actuate *a, struct vm *vm, uint64_t now_ms);
 /* A new guest session (Hello): re-asserts the granted vCPU count, fails requests in flight. */
 void actuate_on_session(struct actuate *a, struct vm *vm, uint64_t now_ms);
+/* Ends the operation in flight, if any, as failed with why (the VM stopped or left). */
+void actuate_abort(struct actuate *a, struct vm *vm, const char *why, uint64_t now_ms);
 /* Fails operations past their deadline. */
 void actuate_check_timeout(struct actuate *a, struct vm *vm, uint64_t now_ms);
 

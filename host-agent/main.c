@@ -61,6 +61,7 @@ static void remove_vm(size_t i, const char *why)
 
 	log_info("vm '%s': %s; no longer managed", vm->name, why);
 	ctlsrv_publish(&H, "vm-removed", vm, "%s", why);
+	actuate_abort(&H.act, vm, why, util_now_ms()); /* an operation in flight ends here */
 	if (vm->meter && util_now_ms() > vm->metered_ms)
 		meter_add(vm->meter, vm->vcpus, vm_mem_kib(vm), util_now_ms() - vm->metered_ms);
 	vm_free(vm);

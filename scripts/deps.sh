@@ -7,8 +7,9 @@ BUILD="build-essential cmake pkg-config clang-format
   libev-dev libprotobuf-c-dev protobuf-c-compiler libvirt-dev libproc2-dev libnanomsg-dev
   libinih-dev zlib1g-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev libxml2-dev"
 
-# the e2e tests and make demo boot real VMs: libvirt and QEMU (TCG) at run time
-E2E="libvirt-daemon-system libvirt-clients qemu-system-x86"
+# the e2e tests and make demo boot real VMs: libvirt and QEMU (TCG) at run time; jq reads
+# vscalectl --json in tests/e2e/faults.sh
+E2E="libvirt-daemon-system libvirt-clients qemu-system-x86 jq"
 
 # the policy simulator's plots (vscale-sim, issue 8)
 SIM="gnuplot-nox"

@@ -1,0 +1,277 @@
+#!/bin/bash
+# e2e faults on a real VM (libvirt + QEMU TCG) with the real vscale-hostd (issue 6, "Faults").
+# Each case asserts from the guest's own figures (load controller), hostd's log, the decision
+# log and vscalectl, and prints its recovery time:
+#   1. libvirtd restarted under hostd: the loss is logged, hostd reconnects within 5 s of
+#      libvirtd answering, the VM is still managed, and a scale-up asked for after it happens
+#   3. hostd killed -9 right after a vcpu-up "started" line and restarted: picked up within 5 s,
+#      the interrupted operation neither repeated nor contradicted (guest's CPUs never drop under
+#      load, no vcpu-up for a CPU already plugged, no vcpu-down), figures consistent at the end
+#   2. the guest agent killed -9 (held down 7 s, idle at 4 vCPUs): no action while it is gone,
+#      its stream back within 5 s of its restart, the new session counted once
+#   4. the VM destroyed right after a vcpu-down "started" line: logged, hostd stays up, the VM
+#      leaves management; started again it is managed and streaming within 5 s of its services
+#      coming up. Then `virsh shutdown` (ACPI): skipped with a log line when the guest ignores it.
+# Covered elsewhere: agent stopped/started under load (scenarios.sh 5), hostd kill -9 under load
+# (scenarios.sh 6), a guest refusing a shrink (tests/integration/test_hostd.c).
+# Usage: bash tests/e2e/faults.sh BUILD_DIR   (root; kills and restarts the system libvirtd;
+# about 2 minutes)
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+e2e_init "${1:-}"
+cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
+	e2e_fail "building vscale-hostd and vscalectl failed ($E2E_BUILD/e2e-build.log)"
+CTL=$E2E_BUILD/host-agent/vscalectl
+[ -x "$CTL" ] || e2e_fail "$CTL missing: build it first"
+RECOVERY_MS=5000
+declare -a TIMINGS=()
+timing() { TIMINGS+=("$(printf '%-58s %s' "$1" "$2")"); e2e_log "$1: $2"; }
+
+# ---- the guest's own figures (load controller) ----
+STATUS=""
+status() { STATUS=$(e2e_load status) || e2e_fail "load controller: $STATUS"; }
+sv() { e2e_field "$STATUS" "$1"; }
+wait_guest() { # TIMEOUT_S 'shell condition on $(sv key)'
+	local deadline=$(($(e2e_now_ms) + $1 * 1000))
+	while :; do
+		status
+		if eval "$2"; then return 0; fi
+		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
+		e2e_domain_running || e2e_fail "the domain stopped (guest panic? see the console)"
+		sleep 0.5
+	done
+}
+
+# ---- hostd's decision log ----
+# dl SINCE_MS ACTION OUTCOME -> number of matching lines at or after SINCE_MS
+dl() {
+	[ -f "$E2E_DECISIONS" ] || { echo 0; return; }
+	dl_lines "$1" "$2" "$3" | grep -c . || true
+}
+dl_lines() { # SINCE_MS ACTION OUTCOME -> the matching lines ("" = any)
+	[ -f "$E2E_DECISIONS" ] || return 0
+	awk -v since="$1" -v act="$2" -v out="$3" '
+		function f(k) { return match($0, "\"" k "\":\"[^\"]*\"") ? substr($0, RSTART + length(k) + 4, RLENGTH - length(k) - 5) : "" }
+		{ match($0, /"ts":[0-9.]+/); ts = substr($0, RSTART + 5, RLENGTH - 5) * 1000
+		  if (ts >= since && (act == "" || f("action") == act) && (out == "" || f("outcome") == out)) print }' "$E2E_DECISIONS"
+}
+vcpus_of() { sed -n 's/.*"vcpus":\[\([0-9]*\),\([0-9]*\)\].*/\1 \2/p'; } # line -> "FROM TO"
+wait_dl_fast() { # TIMEOUT_S SINCE_MS ACTION OUTCOME: polls every 50 ms (to act in the middle)
+	local deadline=$(($(e2e_now_ms) + $1 * 1000))
+	until [ "$(dl "$2" "$3" "$4")" -gt 0 ]; do
+		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+hostd_alive() { kill -0 "$E2E_HOSTD_PID" 2>/dev/null || e2e_fail "vscale-hostd died (see $E2E_TMP/hostd.log)"; }
+
+# ---- hostd's log ----
+hl() { grep -c -- "$1" "$E2E_TMP/hostd.log" 2>/dev/null || true; } # PATTERN -> count
+wait_hl() { # TIMEOUT_S PATTERN COUNT_BEFORE: until the pattern has more lines than before
+	local deadline=$(($(e2e_now_ms) + $1 * 1000))
+	until [ "$(hl "$2")" -gt "$3" ]; do
+		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
+# ---- vscalectl: what hostd says it manages ----
+ctl_list() { "$CTL" --socket "$E2E_TMP/run" --json list 2>/dev/null; }
+managed() { ctl_list | jq -e --arg n "$E2E_DOMAIN" 'any(.[]; .name == $n)' >/dev/null 2>&1; }
+streaming() { # the VM is managed, its guest stream up, with samples
+	ctl_list | jq -e --arg n "$E2E_DOMAIN" \
+		'any(.[]; .name == $n and .streaming and .samples > 0)' >/dev/null 2>&1
+}
+ctl_vm() { ctl_list | jq -c --arg n "$E2E_DOMAIN" '.[] | select(.name == $n)'; }
+wait_until() { # TIMEOUT_S COMMAND...: polls every 50 ms
+	local deadline=$(($(e2e_now_ms) + $1 * 1000))
+	shift
+	until "$@"; do
+		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+not_() { ! "$@"; }
+recovered() { # WHAT MS: prints, fails past RECOVERY_MS
+	timing "$1" "$2 ms"
+	[ "$2" -le "$RECOVERY_MS" ] || e2e_fail "$1 took $2 ms, more than $RECOVERY_MS"
+}
+
+e2e_build_guest
+"$HERE/libvirt-up.sh" >/dev/null
+e2e_domain_define MEM_MIB=512 VMEM_MIB=2048 MAX_VCPUS=4
+e2e_domain_start
+e2e_hostd_start
+wait_hl 120 "vm '$E2E_DOMAIN': guest agent" 0 || e2e_fail "hostd never heard the guest agent"
+wait_until 10 streaming || e2e_fail "vscalectl: $E2E_DOMAIN not streaming: $(ctl_vm)"
+timing "boot to a streaming VM in vscalectl" "$(($(e2e_now_ms) - E2E_T0)) ms since the script began"
+status
+[ "$(sv cpus_online)" = 1 ] || e2e_fail "the guest starts with $(sv cpus_online) CPUs, want 1"
+
+# ---- 1. libvirtd restarted while hostd runs ----
+lost0=$(hl "lost the connection to")
+conn0=$(hl "connected to $E2E_URI")
+lvpid=$(pidof libvirtd) || e2e_fail "no libvirtd running"
+t=$(e2e_now_ms)
+kill "$lvpid"
+for _ in $(seq 1 200); do
+	pidof libvirtd >/dev/null || break
+	sleep 0.05
+done
+pidof libvirtd >/dev/null && e2e_fail "case 1: libvirtd ($lvpid) did not exit on SIGTERM"
+wait_hl 5 "lost the connection to" "$lost0" || e2e_fail "case 1: hostd did not log the lost connection"
+timing "1. libvirtd SIGTERM -> exited, loss logged by hostd" "$(($(e2e_now_ms) - t)) ms"
+sleep 1 # libvirtd down a while: hostd's reconnect attempts fail
+hostd_alive
+"$HERE/libvirt-up.sh" >/dev/null || e2e_fail "case 1: libvirtd did not come back"
+t=$(e2e_now_ms)
+wait_hl 35 "connected to $E2E_URI" "$conn0" || e2e_fail "case 1: hostd did not reconnect"
+recovered "1. libvirtd answers again -> hostd reconnected" "$(($(e2e_now_ms) - t))"
+wait_until 5 streaming || e2e_fail "case 1: the VM is not managed and streaming after the reconnect: $(ctl_list)"
+recovered "1. libvirtd answers again -> VM managed (vscalectl)" "$(($(e2e_now_ms) - t))"
+[ "$(hl "'$E2E_DOMAIN': .*no longer managed")" -eq 0 ] || e2e_fail "case 1: hostd dropped the VM"
+t=$(e2e_now_ms)
+e2e_load "spin 4" >/dev/null
+wait_guest 60 '[ $(sv cpus_online) -ge 2 ]' || e2e_fail "case 1: no scale-up after the reconnect ($(sv cpus_online) CPUs)"
+# hostd marks it done on the guest's next sample
+wait_until 5 eval '[ "$(dl "$t" vcpu-up done)" -ge 1 ]' || e2e_fail "case 1: no vcpu-up done in the decision log"
+timing "1. load after the reconnect -> vCPU 2 online" "$(($(e2e_now_ms) - t)) ms"
+
+# ---- 3. hostd killed -9 right after a vcpu-up "started" line, and restarted ----
+t=$(e2e_now_ms)
+wait_dl_fast 60 "$t" vcpu-up started || e2e_fail "case 3: no further vcpu-up under load"
+kill -9 "$E2E_HOSTD_PID"
+t_kill=$(e2e_now_ms)
+wait "$E2E_HOSTD_PID" 2>/dev/null || true
+line=$(dl_lines "$t" vcpu-up started | tail -n1)
+read -r from to < <(echo "$line" | vcpus_of)
+after=$(echo "$line" | awk -v k="$t_kill" '{ match($0, /"ts":[0-9.]+/); printf "%d", k - substr($0, RSTART + 5, RLENGTH - 5) * 1000 }')
+sleep 1 # a hot-plug libvirtd was doing for hostd finishes without it
+plugged=$(virsh_ vcpucount "$E2E_DOMAIN" --live --active)
+e2e_log "3. killed hostd $after ms after 'vcpu-up $from -> $to started'; $plugged vCPUs plugged 1 s later"
+status
+online_at_kill=$(sv cpus_online)
+managed0=$(hl "'$E2E_DOMAIN': managed with policy")
+t=$(e2e_now_ms)
+e2e_hostd_start
+wait_hl 5 "'$E2E_DOMAIN': managed with policy" "$managed0" || e2e_fail "case 3: the VM not picked up after the restart"
+wait_until 5 streaming || e2e_fail "case 3: the VM not streaming after the restart: $(ctl_vm)"
+recovered "3. hostd restarted -> VM managed and streaming" "$(($(e2e_now_ms) - t))"
+# the guest's own figures while growth goes on: its online CPUs must never drop under load
+min_online=99
+deadline=$(($(e2e_now_ms) + 60000))
+while :; do
+	status
+	[ "$(sv cpus_online)" -lt "$min_online" ] && min_online=$(sv cpus_online)
+	[ "$(sv cpus_online)" -lt 4 ] || break
+	[ "$(e2e_now_ms)" -lt "$deadline" ] || e2e_fail "case 3: growth did not go on to 4 vCPUs ($(sv cpus_online) online)"
+	sleep 0.3
+done
+timing "3. hostd restarted (load on) -> 4 vCPUs online" "$(($(e2e_now_ms) - t)) ms"
+sleep 3 # anything hostd would still do about the interrupted operation
+status
+e2e_log "3. guest CPUs online: $online_at_kill at the kill, lowest $min_online after the restart, $(sv cpus_online) now"
+grep "'$E2E_DOMAIN': asked the guest to keep" "$E2E_TMP/hostd.log" | sed 's/^/    hostd: /' || true
+since_restart=$(dl_lines "$t" vcpu-up started | vcpus_of | tr '\n' ' ')
+e2e_log "3. vcpu-up started after the restart (from to): ${since_restart:-none}"
+[ "$(dl "$t" vcpu-down started)" -eq 0 ] || e2e_fail "case 3: a vCPU taken away under load after the restart (contradiction)"
+[ "$min_online" -ge "$online_at_kill" ] ||
+	e2e_fail "case 3: the guest went from $online_at_kill to $min_online CPUs online under load after the restart (contradiction)"
+while read -r f tt; do
+	[ "$tt" -gt "$plugged" ] || e2e_fail "case 3: vcpu-up $f -> $tt repeated for CPUs plugged before the restart ($plugged)"
+done < <(dl_lines "$t" vcpu-up started | vcpus_of)
+[ "$(sv cpus_online)" = 4 ] && [ "$(sv cpus_present)" = 4 ] ||
+	e2e_fail "case 3: the guest ends with $(sv cpus_online) online of $(sv cpus_present) present, want 4 of 4"
+v=$(ctl_vm)
+[ "$(echo "$v" | jq .vcpus)" = 4 ] && [ "$(echo "$v" | jq .vcpus_plugged)" = 4 ] ||
+	e2e_fail "case 3: hostd's view disagrees with the guest's 4 CPUs: $v"
+hostd_alive
+
+# ---- 2. the guest agent killed -9 and held down (idle at 4 vCPUs: a scale-down is due) ----
+e2e_load stop >/dev/null
+hello0=$(hl "'$E2E_DOMAIN': guest agent .* connected")
+t_kill=$(e2e_now_ms)
+r=$(e2e_load "agent kill") || e2e_fail "case 2: $r"
+[ "$(e2e_field "$r" killed)" -ge 1 ] || e2e_fail "case 2: no vscale-guestd to kill: $r"
+e2e_load "agent stop" >/dev/null # holds the respawn (init restarts it after 1 s otherwise)
+sleep 7                          # past stale-after (3 s) and the vCPU down window (4 s)
+[ "$(dl "$t_kill" vcpu-down started)" -eq 0 ] || e2e_fail "case 2: hostd acted with the agent gone"
+n=$(dl "$t_kill" "" started)
+[ "$n" -eq 0 ] || e2e_fail "case 2: hostd started $n operations with the agent gone"
+status
+[ "$(sv cpus_online)" = 4 ] || e2e_fail "case 2: the guest has $(sv cpus_online) CPUs online with the agent gone, want 4"
+# shellcheck disable=SC2034 # read in an eval below
+samples0=$(ctl_vm | jq .samples)
+t=$(e2e_now_ms)
+e2e_load "agent start" >/dev/null
+wait_hl 10 "'$E2E_DOMAIN': guest agent .* connected" "$hello0" || e2e_fail "case 2: no new session after the agent restart"
+ms_hello=$(($(e2e_now_ms) - t))
+wait_until 10 eval '[ "$(ctl_vm | jq .samples)" -gt "$samples0" ]' || e2e_fail "case 2: no samples after the agent restart"
+recovered "2. agent restarted -> samples again in hostd (Hello at $ms_hello ms)" "$(($(e2e_now_ms) - t))"
+sleep 2
+n=$(($(hl "'$E2E_DOMAIN': guest agent .* connected") - hello0))
+[ "$n" -eq 1 ] || e2e_fail "case 2: $n new sessions for one agent restart"
+[ "$(hl "'$E2E_DOMAIN': rejected")" -eq 0 ] || e2e_fail "case 2: hostd rejected frames: $(grep -m2 rejected "$E2E_TMP/hostd.log")"
+
+# ---- 4. the VM destroyed in the middle of an operation (the scale-down now due) ----
+t=$(e2e_now_ms)
+wait_dl_fast 30 "$t" vcpu-down started || e2e_fail "case 4: no vcpu-down when idle"
+t_destroy=$(e2e_now_ms)
+virsh_ destroy "$E2E_DOMAIN" >/dev/null || e2e_fail "case 4: virsh destroy failed"
+t=$(e2e_now_ms)
+wait_hl 5 "'$E2E_DOMAIN': stopped; no longer managed" 0 || e2e_fail "case 4: hostd did not log the VM's stop"
+wait_until 5 not_ managed || e2e_fail "case 4: vscalectl still lists the VM: $(ctl_list)"
+timing "4. destroyed mid vcpu-down -> out of management" "$(($(e2e_now_ms) - t)) ms"
+sleep 1
+hostd_alive
+read -r from to < <(dl_lines 0 vcpu-down started | tail -n1 | vcpus_of)
+# the operation cut short ends in the decision log as failed, with why (actuate_abort)
+ends=$(dl_lines "$t_destroy" vcpu-down "" | sed -n 's/.*"outcome":"\([^"]*\)".*"detail":"\([^"]*\)".*/\1 (\2)/p' | tr '\n' ';')
+e2e_log "4. decision log after 'vcpu-down $from -> $to started': ${ends:-no outcome recorded}"
+echo "$ends" | grep -q "failed (stopped)" ||
+	e2e_fail "4. the operation cut short by the stop has no 'failed' outcome: ${ends:-none}"
+hello0=$(hl "'$E2E_DOMAIN': guest agent .* connected")
+t=$(e2e_now_ms)
+e2e_domain_start
+wait_until 5 managed || e2e_fail "case 4: the started VM is not managed: $(ctl_list)"
+timing "4. virsh start -> VM managed again (vscalectl)" "$(($(e2e_now_ms) - t)) ms"
+# its services are up when the load controller answers (init starts it with the agent)
+until "$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 1 ping >/dev/null 2>&1; do
+	[ $(($(e2e_now_ms) - t)) -lt 120000 ] || e2e_fail "case 4: the restarted guest's load controller never answered"
+	sleep 0.1
+done
+t_up=$(e2e_now_ms)
+timing "4. virsh start -> the guest's load controller answers" "$((t_up - t)) ms"
+wait_until 10 streaming || e2e_fail "case 4: the restarted VM is not streaming: $(ctl_vm)"
+recovered "4. guest services up -> VM streaming in hostd" "$(($(e2e_now_ms) - t_up))"
+timing "4. virsh start -> VM streaming" "$(($(e2e_now_ms) - t)) ms"
+[ "$(hl "'$E2E_DOMAIN': guest agent .* connected")" -eq $((hello0 + 1)) ] || e2e_fail "case 4: not one new session"
+status
+v=$(ctl_vm)
+[ "$(echo "$v" | jq .vcpus_plugged)" = "$(sv cpus_present)" ] ||
+	e2e_fail "case 4: hostd sees $(echo "$v" | jq .vcpus_plugged) vCPUs plugged, the guest $(sv cpus_present)"
+
+# ---- 4b. virsh shutdown (ACPI power button) ----
+t=$(e2e_now_ms)
+virsh_ shutdown "$E2E_DOMAIN" >/dev/null 2>&1 || true
+for _ in $(seq 1 50); do
+	e2e_domain_running || break
+	sleep 0.1
+done
+if e2e_domain_running; then
+	e2e_log "4b. SKIP: the busybox guest ignores the ACPI power button (no acpid); virsh shutdown did nothing in 5 s"
+else
+	wait_hl 5 "'$E2E_DOMAIN': stopped; no longer managed" 1 || e2e_fail "case 4b: hostd did not log the shutdown"
+	wait_until 5 not_ managed || e2e_fail "case 4b: vscalectl still lists the VM"
+	timing "4b. virsh shutdown -> out of management" "$(($(e2e_now_ms) - t)) ms"
+fi
+hostd_alive
+e2e_log "hostd: $(grep -c . "$E2E_TMP/hostd.log") log lines, $(grep -cE '^<[0-4]>|\[(warn|err)' "$E2E_TMP/hostd.log" || true) warnings; decisions: $(grep -c . "$E2E_DECISIONS")"
+grep -E '^<[0-4]>|\[(warn|err)' "$E2E_TMP/hostd.log" | sed 's/^/    /' || true
+
+echo "---- e2e faults: timings ----"
+printf '%s\n' "${TIMINGS[@]}"
+echo "PASS"
