@@ -3,6 +3,7 @@
 #ifndef VSCALE_TEST_CHECK_H
 #define VSCALE_TEST_CHECK_H
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +75,52 @@ static inline int stop_child(pid_t pid)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return -1;
+}
+
+/* Writes text to path, or ends the test run (exit 2: the harness is broken, not the code). */
+static inline void check_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Starts "bin --config conf" (under check_wrapper()) with its stderr appended to log_path. */
+static inline pid_t check_start_daemon(const char *bin, const char *conf, const char *log_path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 2);
+		check_execl(bin, bin, "--config", conf, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The string value of "key":"..." in one of hostd's decision-log lines ("" when absent; no
+ * escapes: the tests' names have none). */
+static inline void check_json_str(const char *line, const char *key, char *out, size_t cap)
+{
+	char pat[32];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	out[0] = '\0';
+	p = strstr(line, pat);
+	if (!p)
+		return;
+	for (p += strlen(pat); *p && *p != '"' && n + 1 < cap; p++)
+		out[n++] = *p;
+	out[n] = '\0';
 }
 
 #endif

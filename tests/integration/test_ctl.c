@@ -31,18 +31,6 @@ static char conf_path[256], log_path[256], ctl_dir[256];
 static const char *hostd_bin, *ctl_bin;
 static char out[1 << 16];
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
 static void write_node(void)
 {
 	char path[256];
@@ -79,21 +67,7 @@ static void write_conf(const char *policy_extra)
 	         "[policy fast]\nvcpus = 1..3\ncpu-up-for = 1s\nvcpu-cooldown-up = 1s\n"
 	         "stale-after = 1s\n%s\n[vm *]\npolicy = fast\n",
 	         dir, dir, ctl_dir, policy_extra);
-	write_file(conf_path, text);
-}
-
-static pid_t start_hostd(void)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		dup2(fd, 2);
-		execl(hostd_bin, hostd_bin, "--config", conf_path, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	check_write_file(conf_path, text);
 }
 
 /* Runs vscalectl with args (a shell word list); its stdout+stderr in out, its exit status. */
@@ -410,7 +384,7 @@ int main(int argc, char **argv)
 	rc = ctl("status");
 	CHECK(rc == 1 && strstr(out, "not running"), "no hostd: rc %d: %s", rc, out);
 
-	pid = start_hostd();
+	pid = check_start_daemon(hostd_bin, conf_path, log_path);
 	run_for(1500);
 	commands();
 	pause_watch_history();
@@ -423,7 +397,7 @@ int main(int argc, char **argv)
 	rc = ctl("--json show db");
 	before = json_num("vcpu_seconds");
 	CHECK(stop_child(pid) == 0, "hostd did not exit cleanly");
-	pid = start_hostd();
+	pid = check_start_daemon(hostd_bin, conf_path, log_path);
 	run_for(1000);
 	rc = ctl("--json show db");
 	after = json_num("vcpu_seconds");

@@ -30,18 +30,6 @@ static struct fakeguest g[NVM];
 static char dir[64] = "/tmp/vscale-hostd-it-XXXXXX";
 static char declog_path[256], log_path[256], conf_path[256];
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
 static void write_node(void)
 {
 	char path[256], dom[2048];
@@ -86,21 +74,7 @@ static void write_conf(const char *extra)
 	         "mem-margin = 256M\nmem-cooldown-up = 1s\nmem-cooldown-down = 1500ms\n"
 	         "stale-after = 1s\n\n[vm *]\npolicy = fast\n%s",
 	         dir, dir, dir, extra);
-	write_file(conf_path, text);
-}
-
-static pid_t start_hostd(const char *bin)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		dup2(fd, 2);
-		check_execl(bin, bin, "--config", conf_path, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
+	check_write_file(conf_path, text);
 }
 
 /* ---- the decision log ---- */
@@ -115,22 +89,6 @@ struct entry {
 static struct entry entries[4096];
 static int nentries;
 static long declog_off;
-
-static void field(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[32];
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	out[0] = '\0';
-	p = strstr(line, pat);
-	if (!p)
-		return;
-	for (p += strlen(pat); *p && *p != '"' && n + 1 < cap; p++)
-		out[n++] = *p;
-	out[n] = '\0';
-}
 
 /* Reads new decision-log lines; applies what a real guest would see after plug/resize. */
 static void follow_declog(void)
@@ -148,10 +106,10 @@ static void follow_declog(void)
 		const char *p;
 
 		sscanf(line, "{\"ts\":%lf", &e->ts);
-		field(line, "vm", e->vm, sizeof(e->vm));
-		field(line, "action", e->action, sizeof(e->action));
-		field(line, "reason", e->reason, sizeof(e->reason));
-		field(line, "outcome", e->outcome, sizeof(e->outcome));
+		check_json_str(line, "vm", e->vm, sizeof(e->vm));
+		check_json_str(line, "action", e->action, sizeof(e->action));
+		check_json_str(line, "reason", e->reason, sizeof(e->reason));
+		check_json_str(line, "outcome", e->outcome, sizeof(e->outcome));
 		if ((p = strstr(line, "\"vcpus\":[")))
 			sscanf(p, "\"vcpus\":[%u,%u]", &e->v0, &e->v1);
 		if ((p = strstr(line, "\"mem_kib\":[")))
@@ -302,7 +260,7 @@ static void scenario(const char *bin)
 	g[STALE1].avail_pct = 85;
 	g[STALE1].busy_pct = 2;
 
-	pid = start_hostd(bin);
+	pid = check_start_daemon(bin, conf_path, log_path);
 	CHECK(run_until_sessions(1, 1500), "hostd did not open every guest's stream");
 	run_for(1600);
 	g[STALE1].sending = false; /* 1.6 s of idle, under the 2 s down window: then silence */
@@ -355,7 +313,7 @@ static void scenario(const char *bin)
 	CHECK(kill(pid, 0) == 0, "hostd died");
 
 	/* SIGHUP with a broken config keeps the running one */
-	write_file(conf_path, "[host]\nreserve-cpus = lots\n");
+	check_write_file(conf_path, "[host]\nreserve-cpus = lots\n");
 	kill(pid, SIGHUP);
 	run_for(500);
 	CHECK(log_has("keeping the running configuration"), "bad reload not reported");
@@ -375,7 +333,7 @@ static void scenario(const char *bin)
 		              strstr(buf, "vcpus_granted 1\n") && !strstr(buf, "vcpu_down_ms 0\n"),
 		      "cpu1 state not persisted: '%s'", buf);
 	}
-	pid = start_hostd(bin);
+	pid = check_start_daemon(bin, conf_path, log_path);
 	run_until_sessions(2, 1500);
 	for (int i = 0; i < NVM; i++)
 		CHECK(g[i].hellos_sent == 2, "%s: %u sessions, want 2 (picked up after restart)",
@@ -400,7 +358,7 @@ static void bad_configs(const char *bin)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int rc;
 
-		write_file(conf_path, cases[i].text);
+		check_write_file(conf_path, cases[i].text);
 		snprintf(cmd, sizeof(cmd), "%s %s --config %s --print-config >/dev/null 2>%s",
 		         check_wrapper(), bin, conf_path, out);
 		rc = system(cmd);

@@ -97,20 +97,6 @@ static void from_template(const char *name, const char *out)
 	fclose(f);
 }
 
-static pid_t start_hostd(const char *bin)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		dup2(fd, 2);
-		execl(bin, bin, "--config", conf_path, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
 static bool hostd_alive(void)
 {
 	int st;
@@ -132,22 +118,6 @@ static struct entry entries[65536];
 static int nentries;
 static long declog_off;
 
-static void field(const char *line, const char *key, char *out, size_t cap)
-{
-	char pat[32];
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
-	out[0] = '\0';
-	p = strstr(line, pat);
-	if (!p)
-		return;
-	for (p += strlen(pat); *p && *p != '"' && n + 1 < cap; p++)
-		out[n++] = *p;
-	out[n] = '\0';
-}
-
 /* Reads new decision-log lines. The liar's MemTotal follows what hostd gives it (its lie is
  * what is available, not what it has), so memory operations complete and cooldowns pace it. */
 static void follow_declog(void)
@@ -166,10 +136,10 @@ static void follow_declog(void)
 		const char *p;
 
 		sscanf(line, "{\"ts\":%lf", &e->ts);
-		field(line, "vm", e->vm, sizeof(e->vm));
-		field(line, "action", e->action, sizeof(e->action));
-		field(line, "reason", e->reason, sizeof(e->reason));
-		field(line, "outcome", e->outcome, sizeof(e->outcome));
+		check_json_str(line, "vm", e->vm, sizeof(e->vm));
+		check_json_str(line, "action", e->action, sizeof(e->action));
+		check_json_str(line, "reason", e->reason, sizeof(e->reason));
+		check_json_str(line, "outcome", e->outcome, sizeof(e->outcome));
 		if ((p = strstr(line, "\"vcpus\":[")))
 			sscanf(p, "\"vcpus\":[%u,%u]", &e->v0, &e->v1);
 		if ((p = strstr(line, "\"mem_kib\":[")))
@@ -1184,7 +1154,7 @@ int main(int argc, char **argv)
 	g[LIAR].reply_mode = FG_ACK;
 
 	t_start = now_wall();
-	hostd = start_hostd(argv[1]);
+	hostd = check_start_daemon(argv[1], conf_path, log_path);
 	run_for(1500);
 	for (int i = 0; i < NVM; i++)
 		CHECK(g[i].hellos_sent == 1, "%s: %u sessions at start", names[i],
