@@ -44,7 +44,8 @@ struct hostd {
 	uint64_t node_ms;
 	ev_async wake;
 	ev_timer housekeeping, reconnect, watchdog;
-	uint32_t reconnect_ms;
+	uint32_t reconnect_ms;        /* the next retry's delay: 250 ms doubling to 2 s */
+	struct log_ratelimit virt_rl; /* "cannot connect" warnings */
 	ev_signal sigint, sigterm, sighup, sigusr1;
 	uint64_t rejected;
 	struct log_ratelimit reject_rl;

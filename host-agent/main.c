@@ -35,8 +35,11 @@
 #define VSCALE_VERSION "0.1.0"
 #endif
 
+/* RECONNECT_MAX_MS: a failed connect to libvirtd costs microseconds; retrying every 2 s at most
+ * keeps hostd back within 5 s of libvirtd answering, however long it was gone (the warnings are
+ * rate-limited). */
 #define NODE_REFRESH_MS  5000
-#define RECONNECT_MAX_MS 30000
+#define RECONNECT_MAX_MS 2000
 #define HOUSEKEEPING_S   0.5
 #define METER_SAVE_MS    60000
 
@@ -345,7 +348,8 @@ static void connect_virt(void)
 	uint64_t now = util_now_ms();
 
 	if (virt_connect(H.virt, H.conf->host.uri, err, sizeof(err)) < 0) {
-		log_warn("%s; retrying in %u ms", err, H.reconnect_ms);
+		if (log_ratelimit_ok(&H.virt_rl, now))
+			log_warn("%s; retrying in %u ms", err, H.reconnect_ms);
 		ev_timer_set(&H.reconnect, H.reconnect_ms / 1000.0, 0.0);
 		ev_timer_start(H.loop, &H.reconnect);
 		H.reconnect_ms = H.reconnect_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
@@ -353,7 +357,7 @@ static void connect_virt(void)
 		return;
 	}
 	H.virt_up = true;
-	H.reconnect_ms = 1000;
+	H.reconnect_ms = 250;
 	H.node_ms = 0;
 	log_info("connected to %s", H.conf->host.uri);
 	sync_domains(now);
@@ -749,7 +753,8 @@ static int setup(bool dry_run)
 	H.reject_rl = (struct log_ratelimit){.burst = 10, .interval_ms = 10000};
 	migrate_init(&MIG, H.loop, &H.conf->host, &mig_ops, NULL, H.dlog);
 	MIG.dry_run = dry_run;
-	H.reconnect_ms = 1000;
+	H.reconnect_ms = 250;
+	H.virt_rl = (struct log_ratelimit){.burst = 5, .interval_ms = 60000};
 	return open_operator_ports();
 }
 
