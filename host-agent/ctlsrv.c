@@ -193,6 +193,16 @@ static void fill_host(struct hostd *h, struct ctl_host *ret)
 	copy(ret->decision_log, sizeof(ret->decision_log), h->dlog_path);
 }
 
+/* report_vm() plus what only hostd knows: whether the VM is on the move */
+static void report(const struct hostd *h, const struct vm *vm, uint64_t now_ms, struct ctl_vm *ret)
+{
+	report_vm(vm, now_ms, ret);
+	if (h->mig && migrate_moving(h->mig, vm->uuid))
+		snprintf(ret->state, sizeof(ret->state), "migrating");
+	else if (h->mig && migrate_busy(h->mig, vm->uuid))
+		snprintf(ret->state, sizeof(ret->state), "probing-peers");
+}
+
 static int do_list(struct hostd *h, const struct ctl_request *rq, struct ctl_reply *rep)
 {
 	uint64_t now = util_now_ms();
@@ -200,7 +210,7 @@ static int do_list(struct hostd *h, const struct ctl_request *rq, struct ctl_rep
 	if (h->nvms && !(rep->vms = calloc(h->nvms, sizeof(*rep->vms))))
 		return fail(rep, "out of memory");
 	for (size_t i = 0; i < h->nvms; i++)
-		report_vm(h->vms[i], now, &rep->vms[i]);
+		report(h, h->vms[i], now, &rep->vms[i]);
 	rep->nvms = h->nvms;
 	return 0;
 }
@@ -214,7 +224,7 @@ static int do_show(struct hostd *h, const struct ctl_request *rq, struct ctl_rep
 	rep->vms = calloc(1, sizeof(*rep->vms));
 	if (!rep->vms)
 		return fail(rep, "out of memory");
-	report_vm(vm, util_now_ms(), rep->vms);
+	report(h, vm, util_now_ms(), rep->vms);
 	rep->nvms = 1;
 	return 0;
 }
@@ -416,7 +426,7 @@ static bool metrics_vm(void *user, size_t i, struct ctl_vm *ret)
 
 	if (i >= h->nvms)
 		return false;
-	report_vm(h->vms[i], util_now_ms(), ret);
+	report(h, h->vms[i], util_now_ms(), ret);
 	return true;
 }
 

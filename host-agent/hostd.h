@@ -16,6 +16,7 @@
 #include "hconf.h"
 #include "meter.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "policy.h"
 #include "stats.h"
 #include "virt.h"
@@ -35,6 +36,7 @@ struct hostd {
 	struct virt *virt;
 	bool virt_up;
 	struct actuate act;
+	const struct migrate *mig; /* main's migration state machine, read for reports */
 	struct declog *dlog;
 	char dlog_path[PATH_MAX + 32];
 	struct vm **vms;

@@ -399,11 +399,14 @@ static void handle_event(const struct virt_event *e, uint64_t now)
 		if (vm)
 			log_info("vm '%s': rebooted", vm->name);
 		return;
+	case VIRT_EV_ARRIVED:
 	case VIRT_EV_STARTED:
 	case VIRT_EV_CHANGED:
 		if (!e->uuid[0]) {
 			sync_domains(now);
 		} else if (virt_lookup(H.virt, e->uuid, &d) == 0) {
+			if (e->kind == VIRT_EV_ARRIVED)
+				migrate_arrived(&MIG, d.name, d.uuid, now);
 			if (d.active)
 				add_or_update(&d, now);
 		}
@@ -753,6 +756,7 @@ static int setup(bool dry_run)
 	H.reject_rl = (struct log_ratelimit){.burst = 10, .interval_ms = 10000};
 	migrate_init(&MIG, H.loop, &H.conf->host, &mig_ops, NULL, H.dlog);
 	MIG.dry_run = dry_run;
+	H.mig = &MIG;
 	H.reconnect_ms = 250;
 	H.virt_rl = (struct log_ratelimit){.burst = 5, .interval_ms = 60000};
 	return open_operator_ports();

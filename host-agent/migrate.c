@@ -581,6 +581,23 @@ void migrate_tick(struct migrate *m, struct vm *const *vms, size_t nvms,
 	}
 }
 
+void migrate_arrived(struct migrate *m, const char *name, const char *uuid, uint64_t now_ms)
+{
+	struct migrate_entry *e = find_or_add(m, name, uuid);
+
+	if (!e) {
+		log_warn("vm '%s': out of memory; it arrived by migration without a cooldown",
+		         name);
+		return;
+	}
+	if (e->state != MIG_IDLE)
+		return; /* ours, on its way out and back (a failed move): settle() decides */
+	e->vs.last_ms = now_ms;
+	log_info(
+	        "vm '%s': arrived by live migration; it stays at least %llu s (migration-cooldown)",
+	        name, (unsigned long long)m->host->migration_cooldown_ms / 1000);
+}
+
 bool migrate_busy(const struct migrate *m, const char *uuid)
 {
 	const struct migrate_entry *e = find(m, uuid);

@@ -164,6 +164,9 @@ void migrate_tick(struct migrate *m, struct vm *const *vms, size_t nvms,
 /* A job of this module has ended (the ev_async callback calls it for each; tests directly). */
 void migrate_job_done(struct migrate *m, struct virt_job *job, uint64_t now_ms);
 
+/* VM (name, uuid) arrived here by live migration: its migration cooldown starts now, so a full
+ * host does not send it straight back (or on) before migration-cooldown has passed. */
+void migrate_arrived(struct migrate *m, const char *name, const char *uuid, uint64_t now_ms);
 /* Probing or moving: hold its scaling. */
 bool migrate_busy(const struct migrate *m, const char *uuid);
 /* Moving: its guest stream is stopped. */

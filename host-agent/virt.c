@@ -195,11 +195,14 @@ static int on_lifecycle(virConnectPtr c, virDomainPtr dom, int event, int detail
 
 	switch (event) {
 	case VIR_DOMAIN_EVENT_STARTED:
-		push_event(v, VIRT_EV_STARTED, dom);
+		push_event(v,
+		           detail == VIR_DOMAIN_EVENT_STARTED_MIGRATED ? VIRT_EV_ARRIVED
+		                                                       : VIRT_EV_STARTED,
+		           dom);
 		break;
 	case VIR_DOMAIN_EVENT_RESUMED:
 		push_event(v,
-		           detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED ? VIRT_EV_STARTED
+		           detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED ? VIRT_EV_ARRIVED
 		                                                       : VIRT_EV_CHANGED,
 		           dom);
 		break;

@@ -53,7 +53,8 @@ struct virt_dom {
 };
 
 enum virt_event_kind {
-	VIRT_EV_STARTED, /* started, resumed from migration in, restored */
+	VIRT_EV_STARTED, /* started, restored */
+	VIRT_EV_ARRIVED, /* started or resumed by an incoming live migration */
 	VIRT_EV_STOPPED, /* shut down, destroyed, crashed, migrated away, saved */
 	VIRT_EV_REBOOTED,
 	VIRT_EV_CHANGED,   /* device, vCPU or memory change: re-read the domain ("" uuid: all) */

@@ -170,6 +170,14 @@ wait_for 30 "[ -n \"\$(dl_ts '$DL_A' $t_load hold hold host-full)\" ]" || fail "
 t_full=$(dl_ts "$DL_A" "$t_load" hold hold host-full)
 wait_for 30 "[ -n \"\$(dl_ts '$DL_A' $t_load migrating)\" ]" || fail "no migration started on a"
 t_start=$(dl_ts "$DL_A" "$t_load" migrating)
+# vscalectl on a says the VM is on the move (unless it already arrived: then nothing to see)
+st=$(peers_in a "$CTL" --socket "$E2E_TMP/ctl-a" --json show "$E2E_DOMAIN" 2>/dev/null | jq -r .state || true)
+if [ -z "$(dl_ts "$DL_A" "$t_load" migrated)$(dl_ts "$DL_A" "$t_load" migrate-failed)" ]; then
+	[ "$st" = migrating ] || fail "vscalectl show on a during the migration: state '$st', want migrating"
+	e2e_log "host a: vscalectl show says '$st' during the migration"
+else
+	e2e_log "host a: the migration ended before vscalectl was asked (state '$st'); not checked"
+fi
 wait_for 120 "[ -n \"\$(dl_ts '$DL_A' $t_load migrated)\$(dl_ts '$DL_A' $t_load migrate-failed)\" ]" ||
 	fail "the migration did not end within 120 s"
 [ -n "$(dl_ts "$DL_A" "$t_load" migrated)" ] ||
@@ -205,6 +213,9 @@ e2e_log "guest on b: uptime $(sv uptime_s) s, counter $(sv counter)"
 wait_for 30 "grep -q \"vm '$E2E_DOMAIN': guest agent\" '$E2E_TMP/hostd-b.log'" ||
 	fail "hostd on b never heard the guest agent"
 t_session=$(e2e_now_ms)
+# b knows it came by migration: it is not sent on before migration-cooldown (b has it off here)
+grep -q "vm '$E2E_DOMAIN': arrived by live migration" "$E2E_TMP/hostd-b.log" ||
+	fail "hostd on b did not see the VM arrive by migration (no cooldown for it)"
 wait_for 60 "[ -n \"\$(dl_ts '$DL_B' 0 done mem-up)\" ]" || fail "no memory scale-up on b"
 t_grown=$(dl_ts "$DL_B" 0 "done" mem-up)
 # shellcheck disable=SC2016 # wait_for evaluates it

@@ -515,6 +515,37 @@ static void test_failure_cooldown(void **state)
 	migrate_fini(&m);
 }
 
+/* A VM that just arrived by migration is not sent on (or back) before its cooldown. */
+static void test_arrived(void **state)
+{
+	struct host_conf hc;
+	struct migrate m;
+	struct fake f;
+	struct testvm t;
+	uint64_t t0 = NOW_MS;
+
+	setup_sm(&m, &f, &hc);
+	make_vm(&t, "web1", "uuid-1", 10, 10, 5);
+	migrate_arrived(&m, "web1", "uuid-1", t0);
+	assert_false(migrate_busy(&m, "uuid-1"));
+	migrate_on_host_full(&m, &t.vm, &t.view, &host_full, t0 + 1000);
+	assert_int_equal(f.njobs, 0);
+	assert_int_equal(f.requests, 1);
+	assert_string_equal(f.req_note, "migration cooldown, 599 s left");
+	/* another VM is not held by it */
+	make_vm(&t, "db1", "uuid-2", 10, 10, 5);
+	migrate_on_host_full(&m, &t.vm, &t.view, &host_full, t0 + 1000);
+	assert_int_equal(f.njobs, 1);
+	finish_probe(&m, &f, t0 + 1500, 0, 0); /* no peer has room: db1 stays, nothing in flight */
+	assert_false(migrate_busy(&m, "uuid-2"));
+	/* after the cooldown the arrived VM moves like any other */
+	make_vm_at(&t, "web1", "uuid-1", 10, 10, 5, t0 + 601000);
+	migrate_on_host_full(&m, &t.vm, &t.view, &host_full, t0 + 601000);
+	assert_int_equal(f.njobs, 2);
+	assert_true(migrate_busy(&m, "uuid-1"));
+	migrate_fini(&m);
+}
+
 static void test_limits(void **state)
 {
 	struct host_conf hc;
@@ -745,6 +776,7 @@ int main(void)
 	        cmocka_unit_test(test_need_of),
 	        cmocka_unit_test(test_move),
 	        cmocka_unit_test(test_failure_cooldown),
+	        cmocka_unit_test(test_arrived),
 	        cmocka_unit_test(test_limits),
 	        cmocka_unit_test(test_timeouts),
 	        cmocka_unit_test(test_modes),
