@@ -1,9 +1,11 @@
 #!/bin/bash
 # Builds the e2e test guest from Debian packages only: the kernel of linux-image-amd64 (the
 # linux-image-6.1.x package it depends on) and an initramfs with busybox-static, the virtio
-# modules in dependency order, vscale-guestd and its config as the vscale-guest package ships
-# them, the load controller and every shared library they need. Downloads are cached; when the
-# inputs did not change it does nothing (about a second: the package is rebuilt to compare).
+# modules in dependency order, the ACPI power button and evdev modules (busybox acpid turns the
+# button, virsh shutdown, into a graceful poweroff), vscale-guestd and its config as the
+# vscale-guest package ships them, the load controller and every shared library they need.
+# Downloads are cached; when the inputs did not change it does nothing (about a second: the
+# package is rebuilt to compare).
 #
 # Usage: build-guest.sh OUTDIR GUESTD [LOADGEN_BINARY]
 #   GUESTD is a vscale-guest .deb, or the vscale-guestd of a CMake build directory
@@ -54,8 +56,14 @@ CACHE=${VSCALE_E2E_CACHE:-$OUT/cache}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 ARCH=$(dpkg --print-architecture)
-# the virtio drivers the guest needs; their dependencies are added from the modules themselves
-WANT_MODULES="virtio_pci virtio_console virtio_balloon virtio_mem"
+# the modules the guest needs (their dependencies are added from the modules themselves): the
+# virtio drivers, and the ACPI power button with evdev for acpid (/dev/input/event*)
+WANT_MODULES="virtio_pci virtio_console virtio_balloon virtio_mem button evdev"
+# what is unpacked of the kernel package: the kernel, its config and the drivers of WANT_MODULES
+# (the whole tree is 400 MB)
+KTREE_PATTERNS=('./boot/vmlinuz-*' './boot/config-*' './lib/modules/*/modules.builtin'
+	'./lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/drivers/char/virtio_console.ko*'
+	'./lib/modules/*/kernel/drivers/acpi/button.ko*' './lib/modules/*/kernel/drivers/input/evdev.ko*')
 
 # --- which packages: resolved from the local apt lists, no network -------------------------------
 # one apt-cache call (each costs ~0.3 s)
@@ -151,18 +159,17 @@ fi
 t0=$(date +%s%N)
 rm -f "$OUT/stamp"
 
-# --- unpack what is needed of the kernel package (once per version) --------------------------------
+# --- unpack what is needed of the kernel package (once per version and pattern list) ----------------
+# .done holds the patterns it was unpacked with: a tree unpacked with other ones is unpacked again
+# (tests/packaging/guest-boot.sh reads the modules from this directory too)
 KTREE="$CACHE/kernel-$KPKG-$KVER"
-if [ ! -e "$KTREE/.done" ]; then
+if [ "$(cat "$KTREE/.done" 2>/dev/null)" != "${KTREE_PATTERNS[*]}" ]; then
 	echo "build-guest: unpacking $(basename "$KDEB")"
 	rm -rf "$KTREE"
 	mkdir -p "$KTREE"
-	# only the kernel, its config and the virtio drivers: the whole tree is 400 MB
 	dpkg-deb --fsys-tarfile "$KDEB" | tar -C "$KTREE" -x --wildcards --no-wildcards-match-slash \
-		'./boot/vmlinuz-*' './boot/config-*' './lib/modules/*/modules.builtin' \
-		'./lib/modules/*/kernel/drivers/virtio/*' './lib/modules/*/kernel/drivers/char/virtio_console.ko*' ||
-		die "cannot unpack $KDEB"
-	touch "$KTREE/.done"
+		"${KTREE_PATTERNS[@]}" || die "cannot unpack $KDEB"
+	echo "${KTREE_PATTERNS[*]}" >"$KTREE/.done"
 fi
 VMLINUZ=$(find "$KTREE/boot" -name 'vmlinuz-*' | head -n1)
 [ -n "$VMLINUZ" ] || die "no boot/vmlinuz-* in $KDEB"
@@ -190,6 +197,8 @@ done
 install -m 0755 "$HERE/guest/init" "$ROOT/init"
 install -m 0755 "$HERE/guest/e2e-respawn" "$ROOT/bin/e2e-respawn"
 install -m 0644 "$HERE/guest/inittab" "$ROOT/etc/inittab"
+# busybox acpid runs CONFDIR/PWRF/00000080 on KEY_POWER (the ACPI power button)
+install -D -m 0755 "$HERE/guest/power-button" "$ROOT/etc/acpi/PWRF/00000080"
 install -m 0755 "$GUESTD" "$ROOT/usr/sbin/vscale-guestd"
 install -D -m 0644 "$GPKG/etc/vscale/guest.conf" "$ROOT/etc/vscale/guest.conf"
 [ -z "$LOADGEN" ] || install -m 0755 "$LOADGEN" "$ROOT/usr/bin/e2e-loadgen"

@@ -138,10 +138,11 @@ e2e_build_guest() {
 	. "$E2E_GUEST/guest.env"
 }
 
-# e2e_domain_define [NAME=... MEM_MIB=... VMEM_MIB=... MAX_VCPUS=... MAX_MIB=...]
+# e2e_domain_define [NAME=... MEM_MIB=... VMEM_MIB=... MAX_VCPUS=... MAX_MIB=... ON_REBOOT=...]
 # MAX_MIB: <maxMemory> (default MEM_MIB + VMEM_MIB + 512, room for one 512 MiB DIMM)
+# ON_REBOOT: destroy (default: a guest panic, panic=1, ends the domain) or restart
 e2e_domain_define() {
-	local name="vscale-e2e-$$" mem=512 vmem=2048 maxv=4 maxm="" kv vcpus="" i
+	local name="vscale-e2e-$$" mem=512 vmem=2048 maxv=4 maxm="" onreboot=destroy kv vcpus="" i
 	for kv in "$@"; do
 		case $kv in
 		NAME=*) name=${kv#*=} ;;
@@ -149,6 +150,7 @@ e2e_domain_define() {
 		VMEM_MIB=*) vmem=${kv#*=} ;;
 		MAX_VCPUS=*) maxv=${kv#*=} ;;
 		MAX_MIB=*) maxm=${kv#*=} ;;
+		ON_REBOOT=*) onreboot=${kv#*=} ;;
 		*) e2e_fail "e2e_domain_define: unknown $kv" ;;
 		esac
 	done
@@ -166,7 +168,7 @@ e2e_domain_define() {
 		"$E2E_HERE/domain.xml.in" |
 		sed -e "s|@NAME@|$name|" -e "s|@UUID@|$uuid|" -e "s|@MEM_MIB@|$mem|g" \
 			-e "s|@VMEM_MIB@|$vmem|" -e "s|@MAX_MIB@|${maxm:-$((mem + vmem + 512))}|" \
-			-e "s|@MAX_VCPUS@|$maxv|" -e "s|@LAST_VCPU@|$((maxv - 1))|" \
+			-e "s|@MAX_VCPUS@|$maxv|" -e "s|@LAST_VCPU@|$((maxv - 1))|" -e "s|@ON_REBOOT@|$onreboot|" \
 			-e "s|@KERNEL@|$E2E_TMP/vmlinuz|" -e "s|@INITRD@|$E2E_TMP/initrd.img|" \
 			-e "s|@CMDLINE@|$cmdline|" -e "s|@CONSOLE_LOG@|$E2E_TMP/console.log|g" \
 			>"$E2E_TMP/domain.xml"
