@@ -199,6 +199,7 @@ static void mem_up(struct actuate *a, struct vm *vm, const struct decision *d, u
 
 	start_op(a, vm, OP_MEM_UP, d, now_ms);
 	vm->last_mem_up_ms = now_ms;
+	actuate_save_state(a, vm, now_ms); /* a hostd killed now keeps the cooldown at restart */
 	r = virt_set_memory(a->virt, vm->uuid, d->mem_to_kib, a->host->persistent);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "libvirt: %s", virt_last_error());
@@ -220,6 +221,7 @@ static void mem_down(struct actuate *a, struct vm *vm, const struct decision *d,
 
 	start_op(a, vm, OP_MEM_DOWN, d, now_ms);
 	vm->last_mem_down_ms = now_ms;
+	actuate_save_state(a, vm, now_ms);
 	total = vm->op.guest_total_before_kib;
 	if (total <= cut) {
 		finish(a, vm, "failed", "no MemTotal from the guest", now_ms);
