@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "chansock.h"
 
 #define REPLY_TIMEOUT_US (10 * 1000000ull)
 
@@ -41,30 +41,6 @@ static uint64_t wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Connects, retrying for up to 10 s (the socket appears when QEMU starts). fd or -1. */
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "guestpoll: %s: path too long\n", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	for (int i = 0; i < 100 && !stop; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd < 0)
-			break;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		close(fd);
-		usleep(100000);
-	}
-	fprintf(stderr, "guestpoll: %s: %s\n", path, strerror(errno));
-	return -1;
 }
 
 struct poller {
@@ -183,7 +159,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-	p.fd = connect_unix(argv[1]);
+	p.fd = chansock_open("guestpoll", argv[1], &stop);
 	if (p.fd < 0)
 		return 2;
 	rc = run(&p, interval_ms * 1000, seconds ? wall_us() + seconds * 1000000 : 0,

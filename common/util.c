@@ -1,5 +1,5 @@
 /* Small helpers shared by every binary: monotonic clocks, whole-file reads and writes for /proc
- * and /sys, atomic state files, non-blocking fds and random nonces. */
+ * and /sys, atomic state files, growing arrays, non-blocking fds and random nonces. */
 #include "util.h"
 
 #include <errno.h>
@@ -136,6 +136,21 @@ out_unlink:
 		close(fd);
 	unlink(tmp);
 	return r;
+}
+
+void *util_grow_array(void *arr, size_t *cap, size_t n, size_t elem, size_t first_cap)
+{
+	size_t want = *cap ? *cap * 2 : first_cap;
+	void *p;
+
+	if (n < *cap)
+		return arr;
+	if (elem == 0 || want > SIZE_MAX / elem)
+		return NULL;
+	p = realloc(arr, want * elem);
+	if (p)
+		*cap = want;
+	return p;
 }
 
 int util_set_nonblock(int fd)

@@ -1,4 +1,4 @@
-/* Small helpers every binary uses: clocks, file reads, fd flags, container_of. */
+/* Small helpers every binary uses: clocks, file reads, growing arrays, fd flags, container_of. */
 #ifndef VSCALE_UTIL_H
 #define VSCALE_UTIL_H
 
@@ -25,6 +25,11 @@ ssize_t util_read_file_at(const char *dir, const char *rel, char *buf, size_t ca
 int util_write_file(const char *path, const char *s);
 /* Writes data to path atomically (temp file, fsync, rename). Returns 0 or -errno. */
 int util_write_atomic(const char *path, const void *data, size_t len);
+
+/* Room for one more element in arr, an array of *cap elements of elem bytes, n of them used:
+ * arr itself while n < *cap, else arr realloc()ed to twice *cap (first_cap when 0) with *cap
+ * updated. NULL when out of memory: arr and *cap are unchanged and still the caller's. */
+void *util_grow_array(void *arr, size_t *cap, size_t n, size_t elem, size_t first_cap);
 
 int util_set_nonblock(int fd);
 /* 64 random bits from getrandom(); falls back to time and pid. */

@@ -47,19 +47,14 @@ static struct meter_entry *insert(struct meter *m, const char *uuid)
 {
 	int found;
 	size_t i = find(m, uuid, &found);
-	struct meter_entry *e;
+	struct meter_entry *e, **grown;
 
 	if (found)
 		return m->e[i];
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct meter_entry **n = realloc(m->e, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		m->e = n;
-		m->cap = cap;
-	}
+	grown = util_grow_array(m->e, &m->cap, m->n, sizeof(*grown), 64);
+	if (!grown)
+		return NULL;
+	m->e = grown;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;

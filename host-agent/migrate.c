@@ -199,19 +199,14 @@ static struct migrate_entry *find(const struct migrate *m, const char *uuid)
 
 static struct migrate_entry *find_or_add(struct migrate *m, const char *name, const char *uuid)
 {
-	struct migrate_entry *e = find(m, uuid);
+	struct migrate_entry *e = find(m, uuid), **grown;
 
 	if (e)
 		return e;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 8;
-		struct migrate_entry **n = realloc(m->e, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		m->e = n;
-		m->cap = cap;
-	}
+	grown = util_grow_array(m->e, &m->cap, m->n, sizeof(*grown), 8);
+	if (!grown)
+		return NULL;
+	m->e = grown;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;

@@ -18,11 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chansock.h"
 #include "frame.h"
 #include "util.h"
 #include "wire.h"
@@ -40,30 +39,6 @@ static uint64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Connects, retrying for up to 10 s (the socket appears when QEMU starts). fd or -1. */
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "e2e-streamcheck: %s: path too long\n", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	for (int i = 0; i < 100 && !stop; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd < 0)
-			break;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		close(fd);
-		usleep(100000);
-	}
-	fprintf(stderr, "e2e-streamcheck: %s: %s\n", path, strerror(errno));
-	return -1;
 }
 
 struct watch {
@@ -137,7 +112,7 @@ static int cmd_watch(const char *path, unsigned seconds)
 	struct frame_dec dec;
 	struct watch w = {0};
 	uint64_t end = seconds ? util_now_ms() + (uint64_t)seconds * 1000 : 0;
-	int fd = connect_unix(path), rc = 0;
+	int fd = chansock_open("e2e-streamcheck", path, &stop), rc = 0;
 
 	if (fd < 0)
 		return 2;
@@ -210,7 +185,7 @@ static int cmd_send(const char *path, unsigned timeout_s, char **cmds, int ncmds
 {
 	char buf[4096], tag[32], *line;
 	size_t len = 0;
-	int fd = connect_unix(path), rc = 0;
+	int fd = chansock_open("e2e-streamcheck", path, &stop), rc = 0;
 
 	if (fd < 0)
 		return 2;

@@ -196,6 +196,17 @@ void fg_tick(struct fakeguest *g, int n, uint64_t now_ms)
 	}
 }
 
+void fg_step(struct fakeguest *g, int n, uint64_t *next_ms)
+{
+	uint64_t now = util_now_ms();
+
+	if (now >= *next_ms) {
+		fg_tick(g, n, now);
+		*next_ms = now + 200;
+	}
+	fg_poll(g, n, 20);
+}
+
 int fg_raw(struct fakeguest *g, const void *buf, size_t len)
 {
 	if (g->fd < 0)

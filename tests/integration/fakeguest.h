@@ -43,6 +43,9 @@ void fg_fini(struct fakeguest *g);
 void fg_poll(struct fakeguest *g, int n, int ms);
 /* Sends one sample from every connected, sending guest. */
 void fg_tick(struct fakeguest *g, int n, uint64_t now_ms);
+/* One turn of a test's loop: a sample from every guest once *next_ms is due (then due again
+ * 200 ms later; 0 = now), and the guests polled for up to 20 ms. */
+void fg_step(struct fakeguest *g, int n, uint64_t *next_ms);
 /* Writes raw bytes (hostile input) to a connected guest's stream. */
 int fg_raw(struct fakeguest *g, const void *buf, size_t len);
 /* A channel storm: accepts every connection waiting on a guest that is not connected and closes

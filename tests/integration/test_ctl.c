@@ -31,31 +31,6 @@ static char conf_path[256], log_path[256], ctl_dir[256];
 static const char *hostd_bin, *ctl_bin;
 static char out[1 << 16];
 
-static void write_node(void)
-{
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/node.xml", dir);
-	f = fopen(path, "w");
-	fprintf(f, "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>8</active><max>8</max>"
-	           "<nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads>"
-	           "</cpu><memory>33554432</memory>\n");
-	for (int i = 0; i < NVM; i++)
-		fprintf(f,
-		        "<domain type='test'><name>%s</name>"
-		        "<uuid>33333333-0000-0000-0000-00000000000%d</uuid>"
-		        "<memory unit='KiB'>4194304</memory>"
-		        "<currentMemory unit='KiB'>2097152</currentMemory>"
-		        "<vcpu current='1'>4</vcpu><os><type arch='x86_64'>hvm</type></os>"
-		        "<devices><channel type='unix'><source mode='bind' path='%s/%s.sock'/>"
-		        "<target type='virtio' name='org.vscale.agent.0'/></channel>"
-		        "<memballoon model='virtio'/></devices></domain>\n",
-		        names[i], i, dir, names[i]);
-	fputs("</node>\n", f);
-	fclose(f);
-}
-
 static void write_conf(const char *policy_extra)
 {
 	char text[2048];
@@ -98,15 +73,8 @@ static void run_for(int ms)
 {
 	uint64_t end = util_now_ms() + (uint64_t)ms, next = 0;
 
-	while (util_now_ms() < end) {
-		uint64_t now = util_now_ms();
-
-		if (now >= next) {
-			fg_tick(g, NVM, now);
-			next = now + 200;
-		}
-		fg_poll(g, NVM, 20);
-	}
+	while (util_now_ms() < end)
+		fg_step(g, NVM, &next);
 }
 
 static int metrics_port(void)
@@ -151,25 +119,27 @@ static int http_get(int port, const char *path)
 	return 0;
 }
 
-/* the value of the sample line that starts with name_and_labels */
-static double metric(const char *name_and_labels)
+/* The number after the first "<before><name><after>" in out; -1 when there is none. */
+static double number_after(const char *before, const char *name, const char *after)
 {
 	char pat[256];
 	const char *p;
 
-	snprintf(pat, sizeof(pat), "\n%s", name_and_labels);
+	snprintf(pat, sizeof(pat), "%s%s%s", before, name, after);
 	p = strstr(out, pat);
 	return p ? atof(p + strlen(pat)) : -1;
 }
 
+/* the value of the sample line that starts with name_and_labels */
+static double metric(const char *name_and_labels)
+{
+	return number_after("\n", name_and_labels, "");
+}
+
+/* the number of "key": in a JSON reply */
 static double json_num(const char *key)
 {
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(out, pat);
-	return p ? atof(p + strlen(pat)) : -1;
+	return number_after("\"", key, "\":");
 }
 
 static void commands(void)
@@ -353,7 +323,6 @@ static void not_root(void)
 
 int main(int argc, char **argv)
 {
-	char cmd[300];
 	pid_t pid;
 	double before, after;
 	int rc;
@@ -370,7 +339,7 @@ int main(int argc, char **argv)
 	snprintf(conf_path, sizeof(conf_path), "%s/vscale.conf", dir);
 	snprintf(log_path, sizeof(log_path), "%s/hostd.log", dir);
 	snprintf(ctl_dir, sizeof(ctl_dir), "%s/run", dir);
-	write_node();
+	check_write_node(dir, names, NVM, "33333333");
 	write_conf("");
 	for (int i = 0; i < NVM; i++) {
 		char path[128];
@@ -409,15 +378,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < NVM; i++)
 		fg_fini(&g[i]);
-	if (failed) {
-		snprintf(cmd, sizeof(cmd), "tail -n 40 %s/hostd.log >&2", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no hostd log)\n");
-	} else {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	check_finish(dir, 40);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

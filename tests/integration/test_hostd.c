@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fakeguest.h"
@@ -29,34 +28,6 @@ static const char *names[NVM] = {"cpu1",    "sat1",   "mem1",    "shrink1",
 static struct fakeguest g[NVM];
 static char dir[64] = "/tmp/vscale-hostd-it-XXXXXX";
 static char declog_path[256], log_path[256], conf_path[256];
-
-static void write_node(void)
-{
-	char path[256], dom[2048];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/node.xml", dir);
-	f = fopen(path, "w");
-	fprintf(f, "<node><cpu><mhz>2000</mhz><model>x86_64</model><active>8</active><max>8</max>"
-	           "<nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads>"
-	           "</cpu><memory>33554432</memory>\n");
-	for (int i = 0; i < NVM; i++) {
-		/* balloon domains: <memory> 4 GiB is the ceiling; they start at 2 GiB */
-		snprintf(dom, sizeof(dom),
-		         "<domain type='test'><name>%s</name>"
-		         "<uuid>22222222-0000-0000-0000-00000000000%d</uuid>"
-		         "<memory unit='KiB'>4194304</memory>"
-		         "<currentMemory unit='KiB'>2097152</currentMemory>"
-		         "<vcpu current='1'>4</vcpu><os><type arch='x86_64'>hvm</type></os>"
-		         "<devices><channel type='unix'><source mode='bind' path='%s/%s.sock'/>"
-		         "<target type='virtio' name='org.vscale.agent.0'/></channel>"
-		         "<memballoon model='virtio'/></devices></domain>\n",
-		         names[i], i, dir, names[i]);
-		fputs(dom, f);
-	}
-	fputs("</node>\n", f);
-	fclose(f);
-}
 
 static void write_conf(const char *extra)
 {
@@ -79,71 +50,40 @@ static void write_conf(const char *extra)
 
 /* ---- the decision log ---- */
 
-struct entry {
-	double ts;
-	char vm[32], action[16], reason[16], outcome[16];
-	unsigned v0, v1;
-	unsigned long long m0, m1;
-};
-
-static struct entry entries[4096];
-static int nentries;
-static long declog_off;
-
-/* Reads new decision-log lines; applies what a real guest would see after plug/resize. */
-static void follow_declog(void)
+/* what a real guest would see after plug/resize */
+static void apply_entry(const struct check_entry *e)
 {
-	FILE *f = fopen(declog_path, "r");
-	char line[4096];
-
-	if (!f)
-		return;
-	fseek(f, declog_off, SEEK_SET);
-	/* hostd may be writing the last line as we read: take complete lines only, and read a
-	 * torn one again next time */
-	while (nentries < 4096 && fgets(line, sizeof(line), f) && strchr(line, '\n')) {
-		struct entry *e = &entries[nentries++];
-		const char *p;
-
-		sscanf(line, "{\"ts\":%lf", &e->ts);
-		check_json_str(line, "vm", e->vm, sizeof(e->vm));
-		check_json_str(line, "action", e->action, sizeof(e->action));
-		check_json_str(line, "reason", e->reason, sizeof(e->reason));
-		check_json_str(line, "outcome", e->outcome, sizeof(e->outcome));
-		if ((p = strstr(line, "\"vcpus\":[")))
-			sscanf(p, "\"vcpus\":[%u,%u]", &e->v0, &e->v1);
-		if ((p = strstr(line, "\"mem_kib\":[")))
-			sscanf(p, "\"mem_kib\":[%llu,%llu]", &e->m0, &e->m1);
-		for (int i = 0; i < NVM; i++) {
-			if (strcmp(e->vm, names[i]) || strcmp(e->outcome, "started"))
-				continue;
-			/* the guest kernel sees the new vCPU / memory: vscale-guestd onlines it */
-			if (!strcmp(e->action, "vcpu-up") && e->v1 > g[i].cpus_present) {
-				g[i].pending_cpus = e->v1;
-				g[i].pending_seq = g[i].seq + 3;
-			}
-			if (!strcmp(e->action, "mem-up"))
-				g[i].mem_total_kib += e->m1 - e->m0;
+	for (int i = 0; i < NVM; i++) {
+		if (strcmp(e->vm, names[i]) || strcmp(e->outcome, "started"))
+			continue;
+		/* the guest kernel sees the new vCPU / memory: vscale-guestd onlines it */
+		if (!strcmp(e->action, "vcpu-up") && e->v1 > g[i].cpus_present) {
+			g[i].pending_cpus = e->v1;
+			g[i].pending_seq = g[i].seq + 3;
 		}
-		declog_off = ftell(f);
+		if (!strcmp(e->action, "mem-up"))
+			g[i].mem_total_kib += e->m1 - e->m0;
 	}
-	fclose(f);
 }
+
+static struct check_entry entries[4096];
+static struct check_declog declog = {
+        .path = declog_path, .entries = entries, .cap = 4096, .apply = apply_entry};
 
 static int count(const char *vm, const char *action, const char *outcome)
 {
 	int n = 0;
 
-	for (int i = 0; i < nentries; i++)
+	for (int i = 0; i < declog.n; i++)
 		if (!strcmp(entries[i].vm, vm) && (!action || !strcmp(entries[i].action, action)) &&
 		    (!outcome || !strcmp(entries[i].outcome, outcome)))
 			n++;
 	return n;
 }
 
-static const struct entry *last(const char *vm, const char *action, const char *outcome)
+static const struct check_entry *last(const char *vm, const char *action, const char *outcome)
 {
-	for (int i = nentries; i-- > 0;)
+	for (int i = declog.n; i-- > 0;)
 		if (!strcmp(entries[i].vm, vm) && !strcmp(entries[i].action, action) &&
 		    (!outcome || !strcmp(entries[i].outcome, outcome)))
 			return &entries[i];
@@ -156,15 +96,17 @@ static void run_for(int ms)
 	uint64_t end = util_now_ms() + (uint64_t)ms, next = 0;
 
 	while (util_now_ms() < end) {
-		uint64_t now = util_now_ms();
-
-		if (now >= next) {
-			fg_tick(g, NVM, now);
-			next = now + 200;
-		}
-		fg_poll(g, NVM, 20);
-		follow_declog();
+		fg_step(g, NVM, &next);
+		check_declog_follow(&declog);
 	}
+}
+
+static bool have_sessions(unsigned sessions)
+{
+	for (int i = 0; i < NVM; i++)
+		if (g[i].hellos_sent < sessions)
+			return false;
+	return true;
 }
 
 /* Runs the fake guests (a sample every 200 ms) until hostd has opened `sessions` sessions with
@@ -174,23 +116,13 @@ static bool run_until_sessions(unsigned sessions, int ms)
 {
 	uint64_t end = util_now_ms() + (uint64_t)ms * (*check_wrapper() ? 10 : 1), next = 0;
 
-	for (;;) {
-		uint64_t now = util_now_ms();
-		int n = 0;
-
-		for (int i = 0; i < NVM; i++)
-			n += g[i].hellos_sent >= sessions;
-		if (n == NVM)
-			return true;
-		if (now >= end)
+	while (!have_sessions(sessions)) {
+		if (util_now_ms() >= end)
 			return false;
-		if (now >= next) {
-			fg_tick(g, NVM, now);
-			next = now + 200;
-		}
-		fg_poll(g, NVM, 20);
-		follow_declog();
+		fg_step(g, NVM, &next);
+		check_declog_follow(&declog);
 	}
+	return true;
 }
 
 static bool log_has(const char *needle)
@@ -198,14 +130,6 @@ static bool log_has(const char *needle)
 	char buf[1 << 20];
 
 	return util_read_file(log_path, buf, sizeof(buf)) > 0 && strstr(buf, needle);
-}
-
-static double now_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void hostile_input(void)
@@ -235,7 +159,7 @@ static void hostile_input(void)
 
 static void scenario(const char *bin)
 {
-	const struct entry *e;
+	const struct check_entry *e;
 	double stale_resume;
 	pid_t pid;
 	int st;
@@ -267,11 +191,11 @@ static void scenario(const char *bin)
 	hostile_input();
 	run_for(3000);
 	g[STALE1].sending = true;
-	stale_resume = now_wall();
+	stale_resume = check_now_wall();
 	run_for(4000);
 	g[CPU1].busy_pct = 3; /* load stops */
 	run_for(6000);
-	follow_declog();
+	check_declog_follow(&declog);
 
 	/* CPU: up step by step to the policy max, never beyond, then back down to the min */
 	CHECK(count("cpu1", "vcpu-up", "done") == 2, "cpu1: %d vcpu-up done, want 2 (1->2->3)",
@@ -291,7 +215,7 @@ static void scenario(const char *bin)
 	      "sat1: no saturated hold in the decision log");
 	/* memory growth to the policy max (3 GiB), never above */
 	CHECK(count("mem1", "mem-up", "done") >= 1, "mem1 never grew");
-	for (int i = 0; i < nentries; i++)
+	for (int i = 0; i < declog.n; i++)
 		if (!strcmp(entries[i].vm, "mem1") && entries[i].m1 > 3145728)
 			CHECK(0, "mem1 grew past the policy max: %llu", entries[i].m1);
 	/* shrink: asked first, resized after the ack */
@@ -303,7 +227,7 @@ static void scenario(const char *bin)
 	      g[REFUSE1].refusals);
 	CHECK(count("refuse1", "mem-down", "done") == 0, "refuse1 shrank although refused");
 	/* stale data: nothing while silent, and a full window again after it resumed */
-	for (int i = 0; i < nentries; i++)
+	for (int i = 0; i < declog.n; i++)
 		if (!strcmp(entries[i].vm, "stale1") && strcmp(entries[i].action, "hold") &&
 		    entries[i].ts < stale_resume + 1.8)
 			CHECK(0, "stale1: %s at %.1f s after resuming: acted on a broken window",
@@ -374,8 +298,6 @@ static void bad_configs(const char *bin)
 
 int main(int argc, char **argv)
 {
-	char cmd[300];
-
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PATH-TO-vscale-hostd\n", argv[0]);
 		return 2;
@@ -386,20 +308,12 @@ int main(int argc, char **argv)
 	snprintf(declog_path, sizeof(declog_path), "%s/state/decisions.jsonl", dir);
 	snprintf(log_path, sizeof(log_path), "%s/hostd.log", dir);
 	snprintf(conf_path, sizeof(conf_path), "%s/vscale.conf", dir);
-	write_node();
+	check_write_node(dir, names, NVM, "22222222");
 	scenario(argv[1]);
 	bad_configs(argv[1]);
 	for (int i = 0; i < NVM; i++)
 		fg_fini(&g[i]);
-	if (failed) {
-		snprintf(cmd, sizeof(cmd), "tail -n 60 %s/hostd.log >&2", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no hostd log)\n");
-	} else {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
+	check_finish(dir, 60);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -21,7 +21,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fakeguest.h"
@@ -65,14 +64,6 @@ static pid_t hostd;
 #define RSS_MEANINGFUL 1
 #endif
 
-static double now_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- set-up: the data files with @DIR@ replaced ---- */
 
 static void from_template(const char *name, const char *out)
@@ -106,53 +97,20 @@ static bool hostd_alive(void)
 
 /* ---- hostd's decision log, log and /proc ---- */
 
-struct entry {
-	double ts;
-	char vm[32], action[16], reason[16], outcome[16];
-	unsigned tid; /* of a saturated hold: the sample's hot thread */
-	unsigned v0, v1;
-	unsigned long long m0, m1;
-};
-
-static struct entry entries[65536];
-static int nentries;
-static long declog_off;
-
-/* Reads new decision-log lines. The liar's MemTotal follows what hostd gives it (its lie is
- * what is available, not what it has), so memory operations complete and cooldowns pace it. */
-static void follow_declog(void)
+/* The liar's MemTotal follows what hostd gives it (its lie is what is available, not what it
+ * has), so memory operations complete and cooldowns pace it. */
+static void apply_entry(const struct check_entry *e)
 {
-	FILE *f = fopen(declog_path, "r");
-	char line[4096];
-
-	if (!f)
-		return;
-	fseek(f, declog_off, SEEK_SET);
-	/* hostd may be writing the last line as we read: take complete lines only, and read a
-	 * torn one again next time (CI lost a decision to this) */
-	while (nentries < (int)ARRAY_SIZE(entries) && fgets(line, sizeof(line), f) &&
-	       strchr(line, '\n')) {
-		struct entry *e = &entries[nentries++];
-		const char *p;
-
-		sscanf(line, "{\"ts\":%lf", &e->ts);
-		check_json_str(line, "vm", e->vm, sizeof(e->vm));
-		check_json_str(line, "action", e->action, sizeof(e->action));
-		check_json_str(line, "reason", e->reason, sizeof(e->reason));
-		check_json_str(line, "outcome", e->outcome, sizeof(e->outcome));
-		if ((p = strstr(line, "\"vcpus\":[")))
-			sscanf(p, "\"vcpus\":[%u,%u]", &e->v0, &e->v1);
-		if ((p = strstr(line, "\"mem_kib\":[")))
-			sscanf(p, "\"mem_kib\":[%llu,%llu]", &e->m0, &e->m1);
-		if ((p = strstr(line, "(tid ")))
-			sscanf(p, "(tid %u)", &e->tid);
-		if (!strcmp(e->vm, names[LIAR]) && !strcmp(e->action, "mem-up") &&
-		    !strcmp(e->outcome, "started") && e->m1 > e->m0)
-			g[LIAR].mem_total_kib += e->m1 - e->m0;
-		declog_off = ftell(f);
-	}
-	fclose(f);
+	if (!strcmp(e->vm, names[LIAR]) && !strcmp(e->action, "mem-up") &&
+	    !strcmp(e->outcome, "started") && e->m1 > e->m0)
+		g[LIAR].mem_total_kib += e->m1 - e->m0;
 }
+
+static struct check_entry entries[65536];
+static struct check_declog declog = {.path = declog_path,
+                                     .entries = entries,
+                                     .cap = (int)ARRAY_SIZE(entries),
+                                     .apply = apply_entry};
 
 static long file_size(const char *path)
 {
@@ -225,12 +183,12 @@ static unsigned storm_accepts;
 static void tick(uint64_t now)
 {
 	if (g[LIAR].fd >= 0 && !liar_first_sent)
-		liar_first_sent = now_wall();
+		liar_first_sent = check_now_wall();
 	if (g[BYST].fd >= 0) {
 		g[BYST].saturated = byst_sat_next;
 		g[BYST].busy_pct = byst_sat_next ? 100 : 50;
 		if (byst_sat_next && byst_nsat < (int)ARRAY_SIZE(byst_sat_sent)) {
-			byst_sat_sent[byst_nsat++] = now_wall();
+			byst_sat_sent[byst_nsat++] = check_now_wall();
 			g[BYST].hot_tid = (uint32_t)byst_nsat;
 		}
 		fg_tick(&g[BYST], 1, now);
@@ -254,7 +212,7 @@ static void step(int ms)
 	fg_poll(g, storming ? NVM - 1 : NVM, ms);
 	if (storming)
 		storm_accepts += fg_accept_close(&g[STORM], storm_hello, util_now_ms());
-	follow_declog();
+	check_declog_follow(&declog);
 }
 
 static void run_for(int ms)
@@ -438,8 +396,8 @@ static void phase_begin(struct phase *ph, const char *name)
 	proc_mem(&ph->rss0, &ph->hwm0);
 	ph->cpu0 = proc_cpu_s();
 	ph->log0 = file_size(log_path);
-	ph->decl0 = nentries;
-	ph->t0 = now_wall();
+	ph->decl0 = declog.n;
+	ph->t0 = check_now_wall();
 }
 
 /* The bystander's decisions: each "hold saturated" entry names the sample it answers. Checks
@@ -447,11 +405,11 @@ static void phase_begin(struct phase *ph, const char *name)
 static void check_bystander(const struct phase *ph)
 {
 	static double answered[ARRAY_SIZE(byst_sat_sent)];
-	double worst = 0, now = now_wall(); /* the decision log was read just before */
+	double worst = 0, now = check_now_wall(); /* the decision log was read just before */
 	int checked = 0, missing = 0;
 
-	for (int i = 0; i < nentries; i++) {
-		const struct entry *e = &entries[i];
+	for (int i = 0; i < declog.n; i++) {
+		const struct check_entry *e = &entries[i];
 
 		if (!strcmp(e->vm, names[BYST]) && !strcmp(e->reason, "saturated") && e->tid >= 1 &&
 		    e->tid <= (unsigned)byst_nsat && !answered[e->tid - 1])
@@ -485,7 +443,7 @@ static void check_bystander(const struct phase *ph)
 
 static void phase_end(struct phase *ph)
 {
-	ph->t1 = now_wall();
+	ph->t1 = check_now_wall();
 	run_for(1000); /* the decisions for the phase's last samples */
 	ph->c1 = hostd_counters();
 	proc_mem(&ph->rss1, &ph->hwm1);
@@ -527,6 +485,19 @@ static uint64_t hseq[NVM];
 static unsigned long long expected_samples(const struct phase *ph, unsigned long long hostile)
 {
 	return ph->c1.good_sent - ph->c0.good_sent + hostile;
+}
+
+/* hostd's counts over the phase are exactly what was sent: `rejected` frames refused, and the
+ * good guests' samples plus the hostile guest's `accepted` ones counted. */
+static void check_counts(const struct phase *ph, unsigned long long rejected,
+                         unsigned long long accepted)
+{
+	unsigned long long r = ph->c1.rejected - ph->c0.rejected;
+	unsigned long long n = ph->c1.samples - ph->c0.samples;
+
+	CHECK(r == rejected, "%s: hostd rejected %llu frames, want %llu", ph->name, r, rejected);
+	CHECK(n == expected_samples(ph, accepted), "%s: %llu samples counted, want %llu", ph->name,
+	      n, expected_samples(ph, accepted));
 }
 
 static int encode_sample(const struct sample *smp, enum frame_type type, uint8_t *buf, size_t cap)
@@ -668,12 +639,7 @@ static void phase_cap(void)
 	       padded, FRAME_MAX_LEN);
 	CHECK(sessions == 2, "size-cap: cap1's stream was dropped (%u sessions)", sessions);
 	CHECK(junk > 0 && padded > 0, "size-cap: nothing sent");
-	CHECK(ph.c1.rejected - ph.c0.rejected == junk,
-	      "size-cap: %llu frames rejected, %llu not protobuf were sent",
-	      ph.c1.rejected - ph.c0.rejected, junk);
-	CHECK(ph.c1.samples - ph.c0.samples == expected_samples(&ph, padded),
-	      "size-cap: %llu samples counted, want %llu", ph.c1.samples - ph.c0.samples,
-	      expected_samples(&ph, padded));
+	check_counts(&ph, junk, padded); /* junk: not protobuf */
 	check_warn_rate(&ph, CAP);
 }
 
@@ -719,11 +685,7 @@ static void phase_split(void)
 	       ph.name, frames);
 	CHECK(sessions == 1, "split: slow1's stream was dropped");
 	CHECK(frames > 10, "split: only %llu frames sent", frames);
-	CHECK(ph.c1.samples - ph.c0.samples == expected_samples(&ph, frames),
-	      "split: %llu samples counted, want %llu", ph.c1.samples - ph.c0.samples,
-	      expected_samples(&ph, frames));
-	CHECK(ph.c1.rejected == ph.c0.rejected, "split: %llu frames rejected",
-	      ph.c1.rejected - ph.c0.rejected);
+	check_counts(&ph, 0, frames);
 }
 
 /* ---- absurd values ---- */
@@ -911,19 +873,14 @@ static void phase_absurd(void)
 		step(rounds % 8 == 0 ? 1 : 0);
 	}
 	phase_end(&ph);
-	for (int i = ph.decl0; i < nentries; i++)
+	for (int i = ph.decl0; i < declog.n; i++)
 		sat_entries += !strcmp(entries[i].vm, names[ABSURD]);
 	hello_lines = log_count(ph.log0, ph.log1, "vm 'absurd1': guest agent");
 	printf("  %-10s absurd1: %d rounds, %llu frames rejected, %llu accepted, %llu saturated "
 	       "flaps, %d decision-log lines\n",
 	       ph.name, rounds, rejected, accepted, flaps, sat_entries);
 	CHECK(g[ABSURD].fd >= 0, "absurd: absurd1's stream was lost");
-	CHECK(ph.c1.rejected - ph.c0.rejected == rejected,
-	      "absurd: hostd rejected %llu frames, %llu were absurd",
-	      ph.c1.rejected - ph.c0.rejected, rejected);
-	CHECK(ph.c1.samples - ph.c0.samples == expected_samples(&ph, accepted),
-	      "absurd: %llu samples counted, want %llu", ph.c1.samples - ph.c0.samples,
-	      expected_samples(&ph, accepted));
+	check_counts(&ph, rejected, accepted);
 	/* a claimed interval does not stretch the pinned policy's 10 s CPU window: no saturated
 	 * hold in 3 s, whatever the flapping */
 	CHECK(sat_entries == 0, "absurd: %d decision-log lines for absurd1 in 3 s (flapping)",
@@ -988,12 +945,7 @@ static void phase_together(void)
 	       "%d rounds\n",
 	       ph.name, junk, shm[1].bytes >> 10, rounds);
 	CHECK(g[CAP].fd >= 0 && g[ABSURD].fd >= 0, "together: cap1's or absurd1's stream was lost");
-	CHECK(ph.c1.rejected - ph.c0.rejected == rejected + junk,
-	      "together: hostd rejected %llu frames, %llu absurd and %llu junk were sent",
-	      ph.c1.rejected - ph.c0.rejected, rejected, junk);
-	CHECK(ph.c1.samples - ph.c0.samples == expected_samples(&ph, accepted),
-	      "together: %llu samples counted, want %llu", ph.c1.samples - ph.c0.samples,
-	      expected_samples(&ph, accepted));
+	check_counts(&ph, rejected + junk, accepted); /* absurd and junk frames */
 	check_warn_rate(&ph, CAP);
 	check_warn_rate(&ph, ABSURD);
 }
@@ -1047,8 +999,8 @@ static void check_liar(void)
 	unsigned vcpus_max = 0, nvcpu = 0, nmem = 0, host_full = 0;
 	unsigned long long mem_max = 0;
 
-	for (int i = 0; i < nentries; i++) {
-		const struct entry *e = &entries[i];
+	for (int i = 0; i < declog.n; i++) {
+		const struct check_entry *e = &entries[i];
 
 		if (strcmp(e->vm, names[LIAR]))
 			continue;
@@ -1118,7 +1070,7 @@ static void check_warn_totals(double secs)
 
 int main(int argc, char **argv)
 {
-	char cmd[400], path[300];
+	char path[300];
 	double t_start;
 
 	if (argc != 2) {
@@ -1153,7 +1105,7 @@ int main(int argc, char **argv)
 	g[LIAR].interval_ms = 60000;
 	g[LIAR].reply_mode = FG_ACK;
 
-	t_start = now_wall();
+	t_start = check_now_wall();
 	hostd = check_start_daemon(argv[1], conf_path, log_path);
 	run_for(1500);
 	for (int i = 0; i < NVM; i++)
@@ -1171,22 +1123,14 @@ int main(int argc, char **argv)
 	hello_spam();
 	phase_together();
 	phase_storm();
-	follow_declog();
+	check_declog_follow(&declog);
 	check_liar();
-	check_warn_totals(now_wall() - t_start);
+	check_warn_totals(check_now_wall() - t_start);
 
 	CHECK(stop_child(hostd) == 0, "hostd did not stop cleanly");
 	for (int i = 0; i < NVM; i++)
 		fg_fini(&g[i]);
-	if (failed) {
-		snprintf(cmd, sizeof(cmd), "tail -n 60 %s/hostd.log >&2", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no hostd log)\n");
-	} else {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", dir);
-	}
-	printf("%d passed, %d failed (%.0f s)\n", passed, failed, now_wall() - t_start);
+	check_finish(dir, 60);
+	printf("%d passed, %d failed (%.0f s)\n", passed, failed, check_now_wall() - t_start);
 	return failed ? 1 : 0;
 }

@@ -21,56 +21,33 @@
 #include <unistd.h>
 
 #include "collect.h"
-
-struct tree {
-	char root[64];
-};
-
-static void mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-}
+#include "faketree.h"
 
 static void __attribute__((format(printf, 3, 4)))
-put(const struct tree *t, const char *rel, const char *fmt, ...)
+put(const struct faketree *t, const char *rel, const char *fmt, ...)
 {
 	char path[PATH_MAX];
 	va_list ap;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", t->root, rel);
-	mkdir_p(path);
-	f = fopen(path, "w");
-	if (!f)
-		fail_msg("fopen %s: %s", path, strerror(errno));
+	f = faketree_create(path);
 	va_start(ap, fmt);
 	vfprintf(f, fmt, ap);
 	va_end(ap);
 	fclose(f);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void rm_rel(const struct tree *t, const char *rel)
+static void rm_rel(const struct faketree *t, const char *rel)
 {
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", t->root, rel);
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	faketree_rm(path);
 }
 
 /* /proc/stat with the aggregate line and ncpu cpuN lines. */
-static void put_stat(const struct tree *t, unsigned ncpu, uint64_t user, uint64_t system,
+static void put_stat(const struct faketree *t, unsigned ncpu, uint64_t user, uint64_t system,
                      uint64_t idle, uint64_t iowait, uint64_t irq, uint64_t softirq, uint64_t steal,
                      uint64_t guest)
 {
@@ -90,7 +67,7 @@ static void put_stat(const struct tree *t, unsigned ncpu, uint64_t user, uint64_
 	put(t, "proc/stat", "%s", buf);
 }
 
-static void put_block(const struct tree *t, unsigned n, const char *state, const char *zones)
+static void put_block(const struct faketree *t, unsigned n, const char *state, const char *zones)
 {
 	char rel[128];
 
@@ -100,7 +77,7 @@ static void put_block(const struct tree *t, unsigned n, const char *state, const
 	put(t, rel, "%s\n", zones);
 }
 
-static void put_meminfo(const struct tree *t, uint64_t total_kib)
+static void put_meminfo(const struct faketree *t, uint64_t total_kib)
 {
 	put(t, "proc/meminfo",
 	    "MemTotal:        %llu kB\n"
@@ -114,7 +91,7 @@ static void put_meminfo(const struct tree *t, uint64_t total_kib)
 	    (unsigned long long)total_kib);
 }
 
-static void build_full(struct tree *t)
+static void build_full(struct faketree *t)
 {
 	put_stat(t, 2, 100, 100, 700, 100, 0, 0, 0, 0);
 	put(t, "sys/devices/system/cpu/online", "0-1\n");
@@ -140,29 +117,10 @@ static void build_full(struct tree *t)
 
 static int setup(void **state)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	snprintf(t->root, sizeof(t->root), "/tmp/vscale-collect-XXXXXX");
-	if (!mkdtemp(t->root)) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
+	return faketree_setup(state, "collect", false);
 }
 
-static int teardown(void **state)
-{
-	struct tree *t = *state;
-
-	nftw(t->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(t);
-	return 0;
-}
-
-static struct collector *new_collector(const struct tree *t, bool threads)
+static struct collector *new_collector(const struct faketree *t, bool threads)
 {
 	struct collect_opts o;
 	struct collector *c;
@@ -175,29 +133,29 @@ static struct collector *new_collector(const struct tree *t, bool threads)
 	return c;
 }
 
-static void online_3(const struct tree *t)
+static void online_3(const struct faketree *t)
 {
 	put_block(t, 3, "online", "Movable");
 }
 
-static void offline_32_mem(const struct tree *t)
+static void offline_32_mem(const struct faketree *t)
 {
 	put_block(t, 32, "offline", "Movable");
 	put_meminfo(t, 4046848 - 131072);
 }
 
-static void add_40(const struct tree *t)
+static void add_40(const struct faketree *t)
 {
 	put_block(t, 40, "online", "Movable");
 }
 
-static void swap_40_41(const struct tree *t)
+static void swap_40_41(const struct faketree *t)
 {
 	rm_rel(t, "sys/devices/system/memory/memory40");
 	put_block(t, 41, "online", "Normal");
 }
 
-static void remove_41(const struct tree *t)
+static void remove_41(const struct faketree *t)
 {
 	rm_rel(t, "sys/devices/system/memory/memory41");
 }
@@ -209,7 +167,7 @@ static void test_mem_blocks_reread(void **state)
 {
 	static const struct {
 		uint64_t now_ms;
-		void (*change)(const struct tree *t);
+		void (*change)(const struct faketree *t);
 		unsigned online, movable;
 	} steps[] = {
 	        {1000, NULL, 4, 2},
@@ -222,7 +180,7 @@ static void test_mem_blocks_reread(void **state)
 	        {65000, remove_41, 4, 2},      /* a block fewer */
 	        {66000, NULL, 4, 2},
 	};
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	struct collector *c;
 	struct sample s;
 
@@ -249,7 +207,7 @@ static void test_mem_blocks_reread(void **state)
 
 static void test_full_tree(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	struct collector *c;
 	struct statvfs vfs;
 	struct sample s;
@@ -326,7 +284,7 @@ static void test_full_tree(void **state)
 
 static void test_missing_files(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	struct collector *c;
 	struct sample s;
 
@@ -369,7 +327,7 @@ static void test_missing_files(void **state)
 
 static void test_garbage_files(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	struct collector *c;
 	struct sample s;
 
@@ -392,7 +350,7 @@ static void test_garbage_files(void **state)
 
 static void test_nothing_readable(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	struct collect_opts o;
 	struct collector *c;
 	struct sample s;
@@ -420,7 +378,7 @@ struct fake_thread {
 	uint64_t start;
 };
 
-static void put_stat_line(const struct tree *t, const char *rel, unsigned id, unsigned pid,
+static void put_stat_line(const struct faketree *t, const char *rel, unsigned id, unsigned pid,
                           const char *comm, uint64_t utime, uint64_t stime, unsigned nlwp,
                           uint64_t start)
 {
@@ -433,7 +391,7 @@ static void put_stat_line(const struct tree *t, const char *rel, unsigned id, un
 
 /* Writes every thread's task/<tid>/stat, and each process's own stat with the sum of its
  * threads (its leader, or first thread, gives name and start time). */
-static void put_threads(const struct tree *t, const struct fake_thread *th, unsigned n)
+static void put_threads(const struct faketree *t, const struct fake_thread *th, unsigned n)
 {
 	char rel[128];
 
@@ -466,7 +424,7 @@ static void put_threads(const struct tree *t, const struct fake_thread *th, unsi
 }
 
 /* /proc/stat for ncpu CPUs after `step` intervals of 1 s with busy_cpus CPUs busy. */
-static void put_stat_busy(const struct tree *t, unsigned ncpu, unsigned step, double busy_cpus,
+static void put_stat_busy(const struct faketree *t, unsigned ncpu, unsigned step, double busy_cpus,
                           unsigned hz)
 {
 	uint64_t busy = (uint64_t)(step * busy_cpus * hz);
@@ -479,7 +437,7 @@ static void put_stat_busy(const struct tree *t, unsigned ncpu, unsigned step, do
  * two while the VM is otherwise idle: saturated once it has been hot for 3 samples. */
 static void test_spinning_thread(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
 	struct fake_thread th[3] = {
 	        {100, 100, "server", 50, 20, 4000},
@@ -528,7 +486,7 @@ static void test_spinning_thread(void **state)
 /* Both CPUs busy with two spinning threads: hot, but not single-thread saturation. */
 static void test_all_cpus_busy(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
 	struct fake_thread th[4] = {
 	        {200, 200, "a", 0, 0, 1},
@@ -565,7 +523,7 @@ static void test_all_cpus_busy(void **state)
  * as short-lived processes): the VM-wide figure wins, so no saturation. */
 static void test_busy_beyond_threads(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
 	struct fake_thread th = {500, 500, "spin", 0, 0, 1};
 	struct collector *c;
@@ -590,7 +548,7 @@ static void test_busy_beyond_threads(void **state)
  * no longer listed; a saturation streak does not survive the exit. */
 static void test_thread_exits(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
 	struct fake_thread th[3] = {
 	        {400, 400, "main", 0, 0, 1},
@@ -641,7 +599,7 @@ static void test_thread_exits(void **state)
  * had when last read. */
 static void test_idle_process_skipped(void **state)
 {
-	struct tree *t = *state;
+	struct faketree *t = *state;
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
 	struct fake_thread th[4] = {
 	        {100, 100, "server", 5, 5, 10},
@@ -685,16 +643,17 @@ static void test_idle_process_skipped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_full_tree, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_missing_files, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_garbage_files, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_nothing_readable, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_spinning_thread, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_all_cpus_busy, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_busy_beyond_threads, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_thread_exits, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_idle_process_skipped, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_mem_blocks_reread, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_full_tree, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_missing_files, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_garbage_files, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_nothing_readable, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_spinning_thread, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_all_cpus_busy, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_busy_beyond_threads, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_thread_exits, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_idle_process_skipped, setup,
+	                                        faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_mem_blocks_reread, setup, faketree_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

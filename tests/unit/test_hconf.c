@@ -15,17 +15,12 @@
 #include <cmocka.h>
 
 #include "hconf.h"
-
-static char path_buf[PATH_MAX];
+#include "testdata.h"
 
 /* $VSCALE_TEST_DATA/hconf/<rel> */
 static const char *data(const char *rel)
 {
-	const char *dir = getenv("VSCALE_TEST_DATA");
-
-	assert_non_null(dir);
-	snprintf(path_buf, sizeof(path_buf), "%s/hconf/%s", dir, rel);
-	return path_buf;
+	return testdata_path("hconf", rel);
 }
 
 static struct hconf *load_ok(const char *rel)

@@ -26,44 +26,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "faketree.h"
 #include "procs.h"
 
 /* ---- fake trees ---- */
 
-struct tree {
-	char root[64];
-	char proc[80];
-};
-
-static void mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 /* <proc>/<rel> = a stat line for id in process pid. */
-static void put_stat(const struct tree *t, const char *rel, unsigned id, const char *comm,
+static void put_stat(const struct faketree *t, const char *rel, unsigned id, const char *comm,
                      uint64_t ticks, unsigned nlwp, uint64_t start)
 {
 	char path[PATH_MAX];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", t->proc, rel);
-	mkdir_p(path);
-	f = fopen(path, "w");
-	if (!f)
-		fail_msg("fopen %s: %s", path, strerror(errno));
+	f = faketree_create(path);
 	fprintf(f,
 	        "%u (%s) S 1 %u %u 0 -1 4194304 120 0 0 0 %llu %llu 0 0 20 0 %u 0 %llu 12345678 250 "
 	        "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
@@ -81,7 +57,7 @@ struct fproc {
 };
 
 /* Writes <pid>/stat (whole process) and <pid>/task/<tid>/stat for every thread. */
-static void put_proc(const struct tree *t, const struct fproc *p)
+static void put_proc(const struct faketree *t, const struct fproc *p)
 {
 	uint64_t sum = p->reaped;
 	char rel[64], comm[16];
@@ -98,7 +74,8 @@ static void put_proc(const struct tree *t, const struct fproc *p)
 }
 
 /* Rewrites one task stat alone, leaving <pid>/stat as it was. */
-static void put_task_only(const struct tree *t, const struct fproc *p, unsigned i, uint64_t ticks)
+static void put_task_only(const struct faketree *t, const struct fproc *p, unsigned i,
+                          uint64_t ticks)
 {
 	char rel[64], comm[16];
 
@@ -107,42 +84,17 @@ static void put_task_only(const struct tree *t, const struct fproc *p, unsigned 
 	put_stat(t, rel, p->pid + i, comm, ticks, p->nthreads, p->start);
 }
 
-static void rm_proc(const struct tree *t, unsigned pid)
+static void rm_proc(const struct faketree *t, unsigned pid)
 {
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%u", t->proc, pid);
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	faketree_rm(path);
 }
 
 static int setup(void **state)
 {
-	struct tree *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	snprintf(t->root, sizeof(t->root), "/tmp/vscale-procs-XXXXXX");
-	if (!mkdtemp(t->root)) {
-		free(t);
-		return -1;
-	}
-	snprintf(t->proc, sizeof(t->proc), "%s/proc", t->root);
-	if (mkdir(t->proc, 0755) < 0) {
-		rmdir(t->root);
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct tree *t = *state;
-
-	nftw(t->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(t);
-	return 0;
+	return faketree_setup(state, "procs", true);
 }
 
 static const struct thread_tick *find_tick(const struct thread_scan *s, uint32_t tid)
@@ -152,6 +104,15 @@ static const struct thread_tick *find_tick(const struct thread_scan *s, uint32_t
 			return &s->ticks[i];
 	}
 	return NULL;
+}
+
+/* The tick of tid in s, which must be there. */
+static const struct thread_tick *tick_of(const struct thread_scan *s, uint32_t tid)
+{
+	const struct thread_tick *x = find_tick(s, tid);
+
+	assert_non_null(x);
+	return x;
 }
 
 static bool is_kept(const struct thread_scan *s, uint32_t pid)
@@ -175,7 +136,7 @@ static const struct thread_scan *scan_ok(struct procs *p)
 }
 
 /* Three processes: 100 with 3 threads, 200 with one, 300 with 2. */
-static void three_procs(const struct tree *t, struct fproc p[3])
+static void three_procs(const struct faketree *t, struct fproc p[3])
 {
 	p[0] = (struct fproc){.pid = 100, .nthreads = 3, .start = 50, .ticks = {10, 20, 30}};
 	p[1] = (struct fproc){.pid = 200, .nthreads = 1, .start = 60, .ticks = {40}, .reaped = 5};
@@ -185,16 +146,24 @@ static void three_procs(const struct tree *t, struct fproc p[3])
 	put_stat(t, "self", 1, "not-a-pid", 0, 1, 1); /* ignored: not a pid */
 }
 
-static void test_first_scan_reads_all(void **state)
+/* The fake-tree tests' start: a scanner over t's proc, and three_procs() in it. */
+static struct procs *start(const struct faketree *t, struct fproc f[3])
 {
-	struct tree *t = *state;
 	struct procs *p = procs_new_dir(t->proc);
-	const struct thread_scan *s;
-	const struct thread_tick *x;
-	struct fproc f[3];
 
 	assert_non_null(p);
 	three_procs(t, f);
+	return p;
+}
+
+static void test_first_scan_reads_all(void **state)
+{
+	struct faketree *t = *state;
+	struct fproc f[3];
+	struct procs *p = start(t, f);
+	const struct thread_scan *s;
+	const struct thread_tick *x;
+
 	s = scan_ok(p);
 	assert_int_equal(s->nprocs, 3);
 	assert_int_equal(s->nkept, 0);
@@ -202,18 +171,15 @@ static void test_first_scan_reads_all(void **state)
 	assert_int_equal(s->nprocs_read, 2);   /* the multi-threaded ones */
 	assert_int_equal(s->nthreads_read, 5); /* 200 came from its own stat in phase 1 */
 	/* a leader has its own ticks, not its process's */
-	x = find_tick(s, 100);
-	assert_non_null(x);
+	x = tick_of(s, 100);
 	assert_int_equal(x->ticks, 10);
 	assert_int_equal(x->tgid, 100);
-	x = find_tick(s, 102);
-	assert_non_null(x);
+	x = tick_of(s, 102);
 	assert_int_equal(x->ticks, 30);
 	assert_int_equal(x->tgid, 100);
 	assert_string_equal(x->comm, "t102");
 	/* a single-threaded process is its whole stat, reaped threads included */
-	x = find_tick(s, 200);
-	assert_non_null(x);
+	x = tick_of(s, 200);
 	assert_int_equal(x->ticks, 45);
 	assert_int_equal(x->tgid, 200);
 	procs_free(p);
@@ -222,14 +188,12 @@ static void test_first_scan_reads_all(void **state)
 /* Changing an idle process's task stat alone changes nothing: phase 2 did not read it. */
 static void test_idle_process_not_read(void **state)
 {
-	struct tree *t = *state;
-	struct procs *p = procs_new_dir(t->proc);
+	struct faketree *t = *state;
+	struct fproc f[3];
+	struct procs *p = start(t, f);
 	const struct thread_scan *s;
 	const struct thread_tick *x;
-	struct fproc f[3];
 
-	assert_non_null(p);
-	three_procs(t, f);
 	scan_ok(p);
 	s = scan_ok(p);
 	assert_int_equal(s->nprocs, 3);
@@ -252,8 +216,7 @@ static void test_idle_process_not_read(void **state)
 	assert_int_equal(s->nprocs_read, 1);
 	assert_int_equal(s->nthreads_read, 3);
 	assert_int_equal(s->nticks, 3);
-	x = find_tick(s, 101);
-	assert_non_null(x);
+	x = tick_of(s, 101);
 	assert_int_equal(x->ticks, 999);
 
 	/* the single-threaded one moves */
@@ -263,8 +226,7 @@ static void test_idle_process_not_read(void **state)
 	assert_int_equal(s->nkept, 2);
 	assert_int_equal(s->nticks, 1);
 	assert_int_equal(s->nprocs_read, 0);
-	x = find_tick(s, 200);
-	assert_non_null(x);
+	x = tick_of(s, 200);
 	assert_int_equal(x->ticks, 52);
 	procs_free(p);
 }
@@ -274,14 +236,12 @@ static void test_idle_process_not_read(void **state)
  * a new process; a gone process is neither read nor kept. */
 static void test_what_moves(void **state)
 {
-	struct tree *t = *state;
-	struct procs *p = procs_new_dir(t->proc);
-	const struct thread_scan *s;
+	struct faketree *t = *state;
 	struct fproc f[3], late = {.pid = 400, .nthreads = 2, .start = 80, .ticks = {3, 4}};
+	struct procs *p = start(t, f);
+	const struct thread_scan *s;
 	char rel[PATH_MAX];
 
-	assert_non_null(p);
-	three_procs(t, f);
 	scan_ok(p);
 
 	f[2].nthreads = 3; /* 300 starts a thread */
@@ -294,7 +254,7 @@ static void test_what_moves(void **state)
 	f[0].nthreads = 2; /* 102 exits: 100's total stays the same */
 	f[0].reaped = f[0].ticks[2];
 	snprintf(rel, sizeof(rel), "%s/100/task/102", t->proc);
-	nftw(rel, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	faketree_rm(rel);
 	put_proc(t, &f[0]);
 	s = scan_ok(p);
 	assert_int_equal(s->nkept, 2);
@@ -325,16 +285,14 @@ static void test_what_moves(void **state)
  * new) when it shows up next time, so its threads are never silently missing. */
 static void test_unreadable_tasks(void **state)
 {
-	struct tree *t = *state;
-	struct procs *p = procs_new_dir(t->proc);
+	struct faketree *t = *state;
+	struct fproc f[3];
+	struct procs *p = start(t, f);
 	const struct thread_scan *s;
 	char rel[PATH_MAX];
-	struct fproc f[3];
 
-	assert_non_null(p);
-	three_procs(t, f);
 	snprintf(rel, sizeof(rel), "%s/300/task", t->proc);
-	nftw(rel, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	faketree_rm(rel);
 	s = scan_ok(p);
 	assert_int_equal(s->nprocs, 2);
 	assert_null(find_tick(s, 300));
@@ -380,45 +338,66 @@ static void *spin_main(void *arg)
 	return NULL;
 }
 
-/* A spinning pthread of this process gains >= 0.5 s of ticks in 1 s (2-core machine, other
- * tests may run); the sleeping main thread, the thread group leader, hardly moves. */
+/* The spinner's own CPU time in clock ticks, from its thread CPU clock. */
+static uint64_t cpu_ticks(clockid_t clk, unsigned hz)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(clk, &ts), 0);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) * hz / 1000000000ull;
+}
+
+/* A spinning pthread of this process: the ticks the scan reports for it over 1 s match what its
+ * own CPU clock says it ran, read around each scan (so whatever else loads the machine, the
+ * figure is checked, not a share of a core); the sleeping main thread, the thread group leader,
+ * hardly moves. */
 static void live_spinner(struct procs *p)
 {
 	unsigned hz = (unsigned)sysconf(_SC_CLK_TCK);
-	uint64_t leader_t0, spin_t0;
+	uint64_t leader_t0, spin_t0, a0, a1, b0, b1, got, slack;
 	const struct thread_scan *s;
 	const struct thread_tick *x;
+	clockid_t clk;
 	pthread_t th;
 
 	atomic_store(&spin_tid, 0);
 	atomic_store(&spin_stop, false);
 	assert_int_equal(pthread_create(&th, NULL, spin_main, NULL), 0);
+	assert_int_equal(pthread_getcpuclockid(th, &clk), 0);
 	while (!atomic_load(&spin_tid))
 		sleep_ms(1);
 	sleep_ms(100);
 
+	a0 = cpu_ticks(clk, hz);
 	s = scan_ok(p);
+	a1 = cpu_ticks(clk, hz);
 	assert_true(s->nprocs > 1);
-	x = find_tick(s, (uint32_t)getpid());
-	assert_non_null(x);
+	x = tick_of(s, (uint32_t)getpid());
 	leader_t0 = x->ticks;
-	x = find_tick(s, (uint32_t)atomic_load(&spin_tid));
-	assert_non_null(x);
+	x = tick_of(s, (uint32_t)atomic_load(&spin_tid));
 	assert_int_equal(x->tgid, (uint32_t)getpid());
 	spin_t0 = x->ticks;
 	sleep_ms(1000);
+	b0 = cpu_ticks(clk, hz);
 	s = scan_ok(p);
+	b1 = cpu_ticks(clk, hz);
 	atomic_store(&spin_stop, true);
 	pthread_join(th, NULL);
 
 	assert_false(is_kept(s, (uint32_t)getpid()));
-	x = find_tick(s, (uint32_t)atomic_load(&spin_tid));
-	assert_non_null(x);
-	if (x->ticks - spin_t0 < hz / 2)
-		fail_msg("spinning thread gained %llu ticks in 1 s",
-		         (unsigned long long)(x->ticks - spin_t0));
-	x = find_tick(s, (uint32_t)getpid());
-	assert_non_null(x);
+	x = tick_of(s, (uint32_t)atomic_load(&spin_tid));
+	got = x->ticks - spin_t0;
+	/* /proc rounds to whole ticks at both ends and splits user/system time by sampling */
+	slack = 2 + (b1 - a0) / 20;
+	if (b0 - a1 < hz / 10)
+		fail_msg(
+		        "the spinner ran only %llu ticks in 1 s: the machine is too loaded to test",
+		        (unsigned long long)(b0 - a1));
+	if (got + slack < b0 - a1 || got > b1 - a0 + slack)
+		fail_msg("spinning thread: %llu ticks reported, its CPU clock says %llu..%llu",
+		         (unsigned long long)got, (unsigned long long)(b0 - a1),
+		         (unsigned long long)(b1 - a0));
+	x = tick_of(s, (uint32_t)getpid());
 	if (x->ticks - leader_t0 > hz / 5)
 		fail_msg("main thread gained %llu ticks while sleeping",
 		         (unsigned long long)(x->ticks - leader_t0));
@@ -500,8 +479,7 @@ static void live_idle_child(struct procs *p)
 	sleep_ms(50);
 	s = scan_ok(p);
 	assert_int_equal(count_of(s, (uint32_t)child), 5);
-	x = find_tick(s, (uint32_t)child);
-	assert_non_null(x);
+	x = tick_of(s, (uint32_t)child);
 	sleep_ms(200);
 	s = scan_ok(p);
 	assert_true(is_kept(s, (uint32_t)child));
@@ -525,8 +503,7 @@ static void live_idle_child(struct procs *p)
 		fail_msg("no thread of the child gained ticks (most %llu)",
 		         (unsigned long long)most);
 	/* the leader sleeps: its own ticks, not the spinner's */
-	x = find_tick(s, (uint32_t)child);
-	assert_non_null(x);
+	x = tick_of(s, (uint32_t)child);
 	assert_true(x->ticks < most);
 }
 
@@ -553,10 +530,12 @@ static void test_live_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_first_scan_reads_all, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_idle_process_not_read, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_what_moves, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_unreadable_tasks, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_first_scan_reads_all, setup,
+	                                        faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_idle_process_not_read, setup,
+	                                        faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_what_moves, setup, faketree_teardown),
+	        cmocka_unit_test_setup_teardown(test_unreadable_tasks, setup, faketree_teardown),
 	        cmocka_unit_test(test_missing_dir),
 	        cmocka_unit_test(test_live_libproc2),
 	        cmocka_unit_test(test_live_dir),

@@ -21,6 +21,7 @@
 #include "baseline.h"
 #include "goal.h"
 #include "hconf.h"
+#include "sim_check.h"
 #include "simulate.h"
 #include "trace.h"
 #include "vsctl.h"
@@ -28,20 +29,6 @@
 #define SHIPPED_TRACES 13 /* 5 synthetic + 8 Bitbrains */
 
 static const char *traces_dir, *config;
-
-static struct sim_env env(void)
-{
-	return (struct sim_env){.vcpus_min = 1,
-	                        .vcpus_max = 16,
-	                        .mem_min_kib = 1024 * 1024,
-	                        .mem_max_kib = 64ull * 1024 * 1024,
-	                        .granule_kib = 2048,
-	                        .interval_ms = 1000,
-	                        .vcpu_up_ms = 1000,
-	                        .vcpu_down_ms = 100,
-	                        .mem_up_ms_per_gib = 11000,
-	                        .mem_down_ms_per_gib = 11000};
-}
 
 static void load_policy(struct policy *p)
 {
@@ -59,18 +46,10 @@ static void load_policy(struct policy *p)
 	hconf_free(c);
 }
 
-static void simulate(const struct trace *t, struct ctl *c, struct sim_result *r)
-{
-	struct sim_env e = env();
-
-	assert_int_equal(sim_run(t, &e, c, r), 0);
-	ctl_free(c);
-}
-
 /* Runs one trace; returns whether the goal was met, printing the figures either way. */
 static bool one(const char *path, const struct policy *p)
 {
-	struct sim_env e = env();
+	struct sim_env e = sim_check_env();
 	struct proxmox_rule px;
 	struct sim_result v, x, o;
 	struct trace *t = NULL;
@@ -81,12 +60,12 @@ static bool one(const char *path, const struct policy *p)
 	if (trace_load(path, 900, &t, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(vsctl_new("vscale", p, &e, &c), 0);
-	simulate(t, &c, &v);
+	sim_check_run(t, &e, &c, &v);
 	baseline_proxmox_default(&px);
 	assert_int_equal(baseline_proxmox_new(&e, &px, &c), 0);
-	simulate(t, &c, &x);
+	sim_check_run(t, &e, &c, &x);
 	assert_int_equal(baseline_oracle_new(&c), 0);
-	simulate(t, &c, &o);
+	sim_check_run(t, &e, &c, &o);
 	goal_check(&v, &x, &o, &g);
 	printf("%-14s slack %5.1f%% vs proxmox %5.1f%% (cut %5.1f%%, avoidable %5.1f%%%s), "
 	       "under CPU %.2f%% vs %.2f%%, memory %.2f%% vs %.2f%%: %s%s%s\n",

@@ -13,18 +13,13 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
 #include "trace.h"
-
-static char path_buf[PATH_MAX];
 
 /* $VSCALE_TEST_DATA/sim/<rel> */
 static const char *data(const char *rel)
 {
-	const char *dir = getenv("VSCALE_TEST_DATA");
-
-	assert_non_null(dir);
-	snprintf(path_buf, sizeof(path_buf), "%s/sim/%s", dir, rel);
-	return path_buf;
+	return testdata_path("sim", rel);
 }
 
 static struct trace *load_ok(const char *rel, double max_gap_s)
