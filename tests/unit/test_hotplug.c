@@ -1,7 +1,9 @@
 /* Tests for hotplug.c on a fake sysfs + /proc/meminfo tree built in a temp dir: scan onlining,
  * holds and their expiry, SET_ONLINE_VCPUS, SHRINK_MEMORY, RELEASE and failing writes. A write
  * that must fail (we run as root, so modes do not stop writes) goes to a symlink to a sealed
- * memfd: it reads fine, and opening it for writing fails with EPERM. */
+ * memfd: it reads fine, and opening it for writing fails with EPERM. A file can also be watched:
+ * this program's write() logs what goes to it and refuses one value with a chosen errno, as the
+ * kernel refuses online_movable with EINVAL for a block that cannot join ZONE_MOVABLE. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,10 +29,21 @@
 #define CPU       "sys/devices/system/cpu/"
 #define MEM       "sys/devices/system/memory/"
 
+/* A file whose writes are logged, one of whose values the "kernel" refuses. */
+struct watch {
+	dev_t dev;
+	ino_t ino;
+	const char *refuse; /* this value fails with refuse_errno; NULL: none does */
+	int refuse_errno;
+	char log[128]; /* every value written, each followed by '|' */
+};
+
 struct tree {
 	char root[64]; /* mkdtemp() path */
 	int sealed_fds[8];
 	unsigned nsealed;
+	struct watch watches[4];
+	unsigned nwatches;
 };
 
 static struct tree *T;
@@ -103,6 +117,56 @@ static void put_unwritable(const char *rel, const char *content)
 	snprintf(path, sizeof(path), "%s/%s", T->root, rel);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(target, path), 0);
+}
+
+/* Watches rel (which must exist): its writes are logged, and writing `refuse` (may be NULL) fails
+ * with refuse_errno. Returns the log. */
+static const char *watch(const char *rel, const char *refuse, int refuse_errno)
+{
+	char path[PATH_MAX];
+	struct watch *w;
+	struct stat st;
+
+	assert_true(T->nwatches < 4);
+	snprintf(path, sizeof(path), "%s/%s", T->root, rel);
+	assert_int_equal(stat(path, &st), 0);
+	w = &T->watches[T->nwatches++];
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
+	w->refuse = refuse;
+	w->refuse_errno = refuse_errno;
+	return w->log;
+}
+
+static struct watch *watch_find(int fd)
+{
+	struct stat st;
+	unsigned i;
+
+	if (!T || !T->nwatches || fstat(fd, &st) < 0)
+		return NULL;
+	for (i = 0; i < T->nwatches; i++)
+		if (T->watches[i].dev == st.st_dev && T->watches[i].ino == st.st_ino)
+			return &T->watches[i];
+	return NULL;
+}
+
+/* Every write() of the code under test lands here (the program's own definition wins over
+ * libc's); all but a refused value go on to the kernel. */
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	struct watch *w = watch_find(fd);
+
+	if (w) {
+		size_t len = strlen(w->log);
+
+		snprintf(w->log + len, sizeof(w->log) - len, "%.*s|", (int)n, (const char *)buf);
+		if (w->refuse && n == strlen(w->refuse) && !memcmp(buf, w->refuse, n)) {
+			errno = w->refuse_errno;
+			return -1;
+		}
+	}
+	return syscall(SYS_write, fd, buf, n);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -288,6 +352,45 @@ static void test_scan_skips_unchanged_memory(void **state)
 	st = scan(h, 62500);
 	assert_int_equal(st.blocks_onlined, 1);
 	assert_string_equal(block_state(9), "online_movable");
+	hotplug_free(h);
+}
+
+/* A new block is written online_movable first. Only EINVAL (the kernel cannot put it in
+ * ZONE_MOVABLE) falls back to plain online; any other error is a failed write. */
+static void test_scan_online_movable_fallback(void **state)
+{
+	struct hotplug_stats st;
+	struct hotplug *h = new_hotplug();
+	const char *moved, *fell_back, *busy;
+
+	put_block(8, "offline\n", "Normal Movable\n");
+	put_block(9, "offline\n", "Normal\n");
+	put_block(10, "offline\n", "Normal Movable\n");
+	moved = watch(MEM "memory8/state", NULL, 0);
+	fell_back = watch(MEM "memory9/state", "online_movable", EINVAL);
+	busy = watch(MEM "memory10/state", "online_movable", EBUSY);
+	st = scan(h, 1000);
+	assert_int_equal(st.blocks_onlined, 2);
+	assert_int_equal(st.errors, 1);
+	assert_string_equal(moved, "online_movable|");
+	assert_string_equal(block_state(8), "online_movable");
+	assert_string_equal(fell_back, "online_movable|online|");
+	assert_string_equal(block_state(9), "online");
+	assert_string_equal(busy, "online_movable|"); /* (O_TRUNC emptied the fake file) */
+	hotplug_free(h);
+}
+
+/* RELEASE onlines a held block the same way. */
+static void test_release_online_movable_fallback(void **state)
+{
+	struct hotplug *h = new_hotplug();
+	const char *log;
+
+	log = watch(MEM "memory7/state", "online_movable", EINVAL);
+	assert_int_equal(shrink(h, 896, 0).status, REPLY_ACK);
+	assert_int_equal(handle(h, REQ_RELEASE, 0, 0, 0, 0, 2000).status, REPLY_ACK);
+	assert_string_equal(log, "offline|online_movable|online|");
+	assert_string_equal(block_state(7), "online");
 	hotplug_free(h);
 }
 
@@ -536,6 +639,48 @@ static void test_shrink_partial_and_nothing_movable(void **state)
 	hotplug_free(h);
 }
 
+/* Stops before the block that would take MemTotal under in use + margin, and says so. */
+static void test_shrink_partial_at_margin(void **state)
+{
+	struct hotplug *h = new_hotplug();
+	struct reply rep;
+	unsigned i;
+
+	/* 600 MiB in use + 100 margin: 1024 -> 768 is fine, a third block would leave 640 < 700 */
+	put_meminfo(1024, 424);
+	rep = shrink(h, 700, 100);
+	assert_int_equal(rep.status, REPLY_PARTIAL);
+	assert_string_equal(rep.reason,
+	                    "offlined 256 of 324 MiB, next block would cut into the margin");
+	assert_true(rep.has_mem_offlined && rep.has_mem_total);
+	assert_int_equal(rep.mem_offlined_kib, 2 * BLOCK_KIB);
+	assert_int_equal(rep.mem_total_kib, 768 * MIB_KIB);
+	assert_string_equal(block_state(7), "offline");
+	assert_string_equal(block_state(6), "offline");
+	for (i = 0; i < 6; i++)
+		assert_string_equal(block_state(i), "online\n");
+	/* what it offlined is held */
+	assert_int_equal(scan(h, 2000).blocks_onlined, 0);
+	assert_string_equal(block_state(7), "offline");
+	hotplug_free(h);
+}
+
+/* Going down to exactly in use + margin is allowed. */
+static void test_shrink_down_to_margin(void **state)
+{
+	struct hotplug *h = new_hotplug();
+	struct reply rep;
+
+	put_meminfo(1024, 356); /* 668 MiB in use + 100 margin = the 768 MiB target */
+	rep = shrink(h, 768, 100);
+	assert_int_equal(rep.status, REPLY_ACK);
+	assert_string_equal(rep.reason, "");
+	assert_int_equal(rep.mem_offlined_kib, 2 * BLOCK_KIB);
+	assert_string_equal(block_state(6), "offline");
+	assert_string_equal(block_state(5), "online\n");
+	hotplug_free(h);
+}
+
 static void test_shrink_keeps_margin(void **state)
 {
 	struct hotplug *h = new_hotplug();
@@ -546,6 +691,7 @@ static void test_shrink_keeps_margin(void **state)
 	put_meminfo(1024, 424);
 	rep = shrink(h, 768, 100);
 	assert_int_equal(rep.status, REPLY_REFUSED);
+	assert_string_equal(rep.reason, "a block would cut into the margin");
 	assert_int_equal(rep.mem_offlined_kib, 0);
 	assert_string_equal(block_state(7), "online\n");
 	hotplug_free(h);
@@ -699,6 +845,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        TEST(test_scan_onlines_cpu_and_block),
 	        TEST(test_scan_skips_unchanged_memory),
+	        TEST(test_scan_online_movable_fallback),
+	        TEST(test_release_online_movable_fallback),
 	        TEST(test_auto_online_blocks),
 	        TEST(test_set_vcpus_down_holds),
 	        TEST(test_set_vcpus_never_cpu0),
@@ -710,6 +858,8 @@ int main(void)
 	        TEST(test_shrink_refused_in_use),
 	        TEST(test_shrink_ack),
 	        TEST(test_shrink_partial_and_nothing_movable),
+	        TEST(test_shrink_partial_at_margin),
+	        TEST(test_shrink_down_to_margin),
 	        TEST(test_shrink_keeps_margin),
 	        TEST(test_shrink_skips_failing_block),
 	        TEST(test_release),
