@@ -6,7 +6,7 @@
  *   [vm PATTERN]    binds VMs (name glob or UUID) to a policy, with per-VM overrides
  *
  * Parsed into a fresh struct and validated whole; the caller swaps it in. Every error is
- * "file:line: message". Defaults live in one table (hconf.c); policy "default" always exists.
+ * "file:line: message". Defaults live in one table (hkeys.c); policy "default" always exists.
  *
  * Every [policy NAME] starts from the built-in defaults (not from [policy default], which only
  * replaces the built-in default policy); a name is defined once across all files. [host] may
