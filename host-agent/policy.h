@@ -1,6 +1,9 @@
 /* The scaling policy engine: pure. Given a policy, a VM's recent samples and allocation, and the
  * host's headroom, it returns one decision with its reason. No I/O, no clock (now_ms is an
- * argument), no logging, no globals: its tests are tables. */
+ * argument), no logging, no globals: its tests are tables. This is the public API of the whole
+ * vscale_policy library: policy.c (defaults, validation), runs.c (policy_observe), bounds.c
+ * (policy_bounds) and decision.c (policy_decide); verdict.h, runs.h and bounds.h are its
+ * internals. Nothing here allocates. */
 #ifndef VSCALE_POLICY_H
 #define VSCALE_POLICY_H
 
