@@ -7,8 +7,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "domains.h"
 #include "domxml.h"
 #include "hostd.h"
+#include "hostview.h"
 #include "log.h"
 #include "report.h"
 #include "util.h"
@@ -186,7 +188,7 @@ static void fill_host(struct hostd *h, struct ctl_host *ret)
 	ret->mem_total_kib = hc->mem_total_kib ? hc->mem_total_kib : h->node.mem_total_kib;
 	ret->vcpus_allocated = h->alloc.vcpus;
 	ret->mem_allocated_kib = h->alloc.mem_kib;
-	hostd_host_view(h, &hv);
+	hostview_get(h, &hv);
 	ret->vcpus_free = hv.vcpus_free;
 	ret->mem_free_kib = hv.mem_free_kib;
 	ret->rejected_frames = h->rejected;
@@ -308,7 +310,7 @@ static int do_set(struct hostd *h, const struct ctl_request *rq, struct ctl_repl
 			return fail(rep, "vm '%s': too many overrides; put them in a [vm] section",
 			            vm->name);
 	}
-	hostd_configure_vm(h, vm);
+	domains_configure_vm(h, vm);
 	policy_state_reset_runs(&vm->st);
 	log_info("vm '%s': runtime override %s", vm->name, vm->overrides);
 	ctlsrv_publish(h, "set", vm, "%s", vm->overrides);

@@ -1,6 +1,7 @@
-/* vscale-hostd's state, shared by main.c (the loop, libvirt, guest streams) and ctlsrv.c (the
- * answers to vscalectl, the events and /metrics). One instance, owned by main(); everything on
- * it runs on the libev loop thread. */
+/* vscale-hostd's state, shared by main.c (the loop and the wiring), domains.c (libvirt and the
+ * VM table), stream.c (guest frames and decisions), hostview.c (the host's figures) and ctlsrv.c
+ * (the answers to vscalectl, the events and /metrics). One instance, owned by main(); everything
+ * on it runs on the libev loop thread. */
 #ifndef VSCALE_HOSTD_H
 #define VSCALE_HOSTD_H
 
@@ -13,6 +14,7 @@
 #include "actuate.h"
 #include "control.h"
 #include "declog.h"
+#include "guestlink.h"
 #include "hconf.h"
 #include "meter.h"
 #include "metrics.h"
@@ -36,11 +38,12 @@ struct hostd {
 	struct virt *virt;
 	bool virt_up;
 	struct actuate act;
-	const struct migrate *mig; /* main's migration state machine, read for reports */
+	struct migrate *mig; /* the migration state machine; main owns its storage */
 	struct declog *dlog;
 	char dlog_path[PATH_MAX + 32];
-	struct vm **vms;
+	struct vm **vms; /* the VM table (domains.c) */
 	size_t nvms, capvms;
+	struct guestlink_ops link_ops; /* stream.c's: each VM's guestlink points here */
 	struct totals alloc; /* every active domain: each housekeeping tick and after an action */
 	struct virt_node node;
 	uint64_t node_ms;
@@ -63,10 +66,8 @@ struct hostd {
 };
 
 /* main.c */
-void hostd_configure_vm(struct hostd *h, struct vm *vm);
 /* Re-reads the config; 0, or -EINVAL with the message in err (the running config stays). */
 int hostd_reload(struct hostd *h, char *err, size_t errlen);
-void hostd_host_view(struct hostd *h, struct host_view *ret);
 
 /* ctlsrv.c */
 extern const struct control_ops ctlsrv_control_ops;
