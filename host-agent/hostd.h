@@ -52,8 +52,7 @@ struct hostd {
 	uint32_t reconnect_ms;        /* the next retry's delay: 250 ms doubling to 2 s */
 	struct log_ratelimit virt_rl; /* "cannot connect" warnings */
 	ev_signal sigint, sigterm, sighup, sigusr1;
-	uint64_t rejected;
-	struct log_ratelimit reject_rl;
+	uint64_t rejected; /* guest frames refused, all VMs (each VM rate-limits its warnings) */
 	/* since the last stats line: read to decision (µs), and the sample's age then (ms) */
 	struct stats_hist decide_us, age_ms;
 

@@ -156,7 +156,6 @@ void stream_init(struct hostd *h)
 	        .down = on_link_down,
 	        .junk = on_junk,
 	};
-	h->reject_rl = (struct log_ratelimit){.burst = 10, .interval_ms = 10000};
 }
 
 void stream_log_stats(struct hostd *h)
