@@ -77,6 +77,18 @@ static void run_for(int ms)
 		fg_step(g, NVM, &next);
 }
 
+/* Runs the fake guests until hostd answers for vm (a daemon under valgrind takes seconds to
+ * start); false after 30 s. */
+static bool wait_vm(const char *vm)
+{
+	for (int i = 0; i < 300; i++) {
+		if (ctl("--json show %s", vm) == 0)
+			return true;
+		run_for(100);
+	}
+	return false;
+}
+
 static int metrics_port(void)
 {
 	char buf[1 << 16], *p;
@@ -354,6 +366,7 @@ int main(int argc, char **argv)
 	CHECK(rc == 1 && strstr(out, "not running"), "no hostd: rc %d: %s", rc, out);
 
 	pid = check_start_daemon(hostd_bin, conf_path, log_path);
+	CHECK(wait_vm("db"), "hostd does not answer for db: %s", out);
 	run_for(1500);
 	commands();
 	pause_watch_history();
@@ -367,6 +380,7 @@ int main(int argc, char **argv)
 	before = json_num("vcpu_seconds");
 	CHECK(stop_child(pid) == 0, "hostd did not exit cleanly");
 	pid = check_start_daemon(hostd_bin, conf_path, log_path);
+	CHECK(wait_vm("db"), "restarted hostd does not answer for db: %s", out);
 	run_for(1000);
 	rc = ctl("--json show db");
 	after = json_num("vcpu_seconds");
