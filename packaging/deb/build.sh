@@ -1,9 +1,10 @@
 #!/bin/bash
 # Builds the Debian packages vscale-host and vscale-guest from a CMake build directory: builds the
 # binaries, installs each CMake component (host, guest) with `cmake --install --prefix /usr` into
-# its own tree, strips the binaries, compresses the man pages, computes Depends with
-# dpkg-shlibdeps, writes conffiles and md5sums, adds the maintainer scripts beside this file and
-# runs dpkg-deb. No debhelper: only dpkg-dev. A few seconds; rerun it whenever the tree changed.
+# its own tree, strips the binaries (usr/sbin and usr/bin), compresses the man pages, computes
+# Depends with dpkg-shlibdeps, writes conffiles and md5sums, adds the maintainer scripts beside
+# this file and runs dpkg-deb. No debhelper: only dpkg-dev. A few seconds; rerun it whenever the
+# tree changed.
 #
 # Usage: packaging/deb/build.sh BUILD_DIR [OUT_DIR] [--only host|guest]
 #   OUT_DIR defaults to BUILD_DIR/deb. Prints the path of each .deb it wrote, one a line.
@@ -63,6 +64,10 @@ for p in "${PACKAGES[@]}"; do
 		if grep -q '/vscalectl"' "$BUILD/host-agent/cmake_install.cmake" 2>/dev/null; then
 			targets+=(vscalectl)
 		fi
+		# and so does vscale-sim, the policy simulator (sim/)
+		if grep -q '/vscale-sim"' "$BUILD/sim/cmake_install.cmake" 2>/dev/null; then
+			targets+=(vscale-sim)
+		fi
 		;;
 	guest) targets+=(vscale-guestd) ;;
 	esac
@@ -91,6 +96,8 @@ Description: vertical autoscaler for KVM VMs - host agent
  agent streams and applies threshold policies from /etc/vscale/vscale.conf
  through libvirt (vCPU hot-plug, virtio-mem, DIMM or balloon). vscalectl is
  its operator command line; metrics are served in Prometheus format.
+ vscale-sim replays utilization traces through the same policy code to tune
+ a policy before deploying it; sample traces and policies are included.
 EOF
 		;;
 	vscale-guest)
@@ -107,14 +114,18 @@ EOF
 }
 
 build_one() { # host|guest
-	local comp=$1 pkg=vscale-$1 root f deps extra recommends
+	local comp=$1 pkg=vscale-$1 root f deps extra recommends suggests bins
 	root="$WORK/debian/$pkg"
 	mkdir -p "$root"
 	DESTDIR="$root" cmake --install "$BUILD" --prefix /usr --component "$comp" >/dev/null
 	[ -x "$root/usr/sbin/vscale-${comp}d" ] || die "$pkg: usr/sbin/vscale-${comp}d was not installed"
 
 	# Debian layout: stripped binaries, man pages gzip -9n, docs in /usr/share/doc/PACKAGE
-	for f in "$root"/usr/sbin/*; do
+	bins=("$root"/usr/sbin/*)
+	for f in "$root"/usr/bin/*; do # vscale-host's vscale-sim
+		[ ! -f "$f" ] || bins+=("$f")
+	done
+	for f in "${bins[@]}"; do
 		strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f"
 	done
 	find "$root/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
@@ -126,20 +137,22 @@ build_one() { # host|guest
 	[ -f "$root/usr/share/doc/$pkg/README.md" ] || install -m 0644 "$SRC/packaging/README.md" "$root/usr/share/doc/$pkg/"
 	install -m 0644 "$HERE/copyright" "$root/usr/share/doc/$pkg/copyright"
 	find "$root" -type d -exec chmod 0755 {} +
-	find "$root" -type f ! -path '*/usr/sbin/*' -exec chmod 0644 {} +
+	find "$root" -type f ! -path '*/usr/sbin/*' ! -path '*/usr/bin/*' -exec chmod 0644 {} +
 
 	mkdir -p "$root/DEBIAN"
-	deps=$(cd "$WORK" && dpkg-shlibdeps -O -p"$pkg" "$root"/usr/sbin/* 2>"$WORK/shlibdeps-$comp.log" |
+	deps=$(cd "$WORK" && dpkg-shlibdeps -O -p"$pkg" "${bins[@]}" 2>"$WORK/shlibdeps-$comp.log" |
 		sed -n "s/^$pkg:Depends=//p") || die "dpkg-shlibdeps failed: $(cat "$WORK/shlibdeps-$comp.log")"
 	[ -n "$deps" ] || die "$pkg: dpkg-shlibdeps found no dependencies"
 	case $comp in
 	host)
 		extra=", procps" # /bin/kill in ExecReload=
 		recommends="Recommends: libvirt-daemon-system"
+		suggests="Suggests: gnuplot-nox" # vscale-sim --plot
 		;;
 	guest)
 		extra=""
 		recommends="Recommends: udev, systemd"
+		suggests=""
 		;;
 	esac
 	{
@@ -150,6 +163,7 @@ build_one() { # host|guest
 		echo "Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)"
 		echo "Depends: $deps$extra"
 		echo "$recommends"
+		[ -z "$suggests" ] || echo "$suggests"
 		echo "Section: admin"
 		echo "Priority: optional"
 		describe "$pkg"

@@ -3,8 +3,8 @@
 #
 #   check-docs.sh man BUILD_DIR       the man pages (packaging/man/):
 #     - groff -man -ww formats each without a warning;
-#     - every long option of `--help` (vscale-hostd, vscale-guestd, vscalectl when built) and
-#       every vscalectl command is in its page;
+#     - every long option of `--help` (vscale-hostd, vscale-guestd, vscalectl when built,
+#       vscale-sim in section 1) and every vscalectl command is in its page;
 #     - vscale.conf(5) and vscale-guestd(8) document every key --print-config shows, and the
 #       default they state is the real one: their ".B key = value" lines are fed back to the
 #       daemon as a config file and must give the same --print-config as no config at all.
@@ -26,6 +26,7 @@ fi
 HOSTD=$BUILD/host-agent/vscale-hostd
 GUESTD=$BUILD/guest-agent/vscale-guestd
 CTL=$BUILD/host-agent/vscalectl
+SIM=$BUILD/sim/vscale-sim
 for b in "$HOSTD" "$GUESTD"; do
 	[ -x "$b" ] || {
 		echo "check-docs: $b missing: build it first" >&2
@@ -105,12 +106,17 @@ check_man() {
 		done
 	fi
 	# 2. options and commands
-	for b in "$HOSTD" "$GUESTD" "$CTL"; do
+	for b in "$HOSTD" "$GUESTD" "$CTL" "$SIM"; do
 		[ -x "$b" ] || {
 			echo "skip: $(basename "$b") not built: its page is not checked against --help"
 			continue
 		}
 		page="$SRC/packaging/man/$(basename "$b").8"
+		[ "$b" != "$SIM" ] || page="$SRC/packaging/man/vscale-sim.1"
+		[ -f "$page" ] || {
+			fail "$(basename "$b") has no man page $(basename "$page")"
+			continue
+		}
 		long=$("$b" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u)
 		for opt in $long; do
 			grep -qF -- "${opt//-/\\-}" "$page" || fail "$(basename "$page"): option $opt of --help is not documented"

@@ -11,7 +11,8 @@
 #      `udevadm test` on a fake sysfs (the port org.vscale.agent.0 gets the systemd tag,
 #      SYSTEMD_WANTS=vscale-guestd.service and the /dev/virtio-ports/ link; another port does
 #      not), the binaries' libraries resolved and the binaries run (--version, --print-config
-#      of the shipped configs, vscalectl --help);
+#      of the shipped configs, vscalectl --help, vscale-sim --help and a replay of a shipped
+#      trace with a shipped policy);
 #   4. the root booted with systemd-nspawn (systemd as PID 1): vscale-hostd.service started at
 #      boot under its sandbox (READY=1, libvirt's test:///default driver from a conf.d file),
 #      vscalectl status over /run/vscale/control, /metrics on 127.0.0.1:9810, systemctl reload,
@@ -88,6 +89,11 @@ expect_host="/etc/vscale/vscale.conf
 /usr/share/man/man5/vscale.conf.5.gz
 /usr/share/man/man8/vscale-hostd.8.gz"
 [ "$HAVE_CTL" = 0 ] || expect_host+=$'\n/usr/sbin/vscalectl\n/usr/share/man/man8/vscalectl.8.gz'
+# vscale-sim with the synthetic traces and the example policies (not the Bitbrains traces)
+SIMDATA=/usr/share/vscale/sim
+expect_host+=$'\n/usr/bin/vscale-sim\n/usr/share/man/man1/vscale-sim.1.gz'
+for f in "$SRC"/sim/traces/synthetic/*.csv; do expect_host+=$'\n'"$SIMDATA/traces/synthetic/${f##*/}"; done
+for f in "$SRC"/sim/policies/*.conf; do expect_host+=$'\n'"$SIMDATA/policies/${f##*/}"; done
 expect_guest="/etc/vscale/guest.conf
 /usr/lib/systemd/system/vscale-guestd.service
 /usr/lib/udev/rules.d/60-vscale-guestd.rules
@@ -110,7 +116,7 @@ check_deb() { # DEB PACKAGE EXPECTED-FILES NEEDED-DEPENDS...
 	done
 	[ "$(dpkg-deb -I "$deb" conffiles 2>/dev/null)" = "$(echo "$want" | grep '^/etc/')" ] ||
 		fail "$pkg: conffiles are not exactly its /etc files"
-	dpkg-deb -c "$deb" | awk '$6 ~ /usr\/sbin\/./ && ($1 != "-rwxr-xr-x" || $2 != "root/root") { bad = 1 } END { exit bad }' ||
+	dpkg-deb -c "$deb" | awk '$6 ~ /usr\/s?bin\/./ && ($1 != "-rwxr-xr-x" || $2 != "root/root") { bad = 1 } END { exit bad }' ||
 		fail "$pkg: a binary is not 0755 root:root"
 	log "$pkg Depends: $(dpkg-deb -f "$deb" Depends)"
 }
@@ -158,7 +164,7 @@ ok "configs: the example configs as conffiles, conf.d/ present"
 	fail "vscale-guestd.service is not 'static' (it must be started by udev only)"
 ok "postinst (no systemd): vscale-hostd.service enabled, vscale-guestd.service static"
 
-pages="vscale-hostd.8 vscale.conf.5 vscale-guestd.8"
+pages="vscale-hostd.8 vscale.conf.5 vscale-guestd.8 vscale-sim.1"
 [ "$HAVE_CTL" = 0 ] || pages+=" vscalectl.8"
 for m in $pages; do
 	in_root man -w "${m##*.}" "${m%.*}" >/dev/null 2>&1 ||
@@ -261,6 +267,27 @@ if [ "$HAVE_CTL" = 1 ]; then
 	in_root vscalectl --help | grep -q '^Usage: vscalectl' || fail "vscalectl --help"
 fi
 ok "binaries run in the root ($bins): libraries resolved, --version $want_ver, --print-config of the shipped configs"
+# vscale-sim: the shipped trace 'step' with the shipped tuned policy, which is the built-in one
+sim_fails=$FAILS
+nf=$(in_root ldd /usr/bin/vscale-sim | grep 'not found' || true)
+[ -z "$nf" ] || fail "vscale-sim: libraries not found: $nf"
+out=$(in_root vscale-sim --help 2>&1) || true
+grep -q '^usage: vscale-sim ' <<<"$out" || fail "vscale-sim --help: $(head -n 3 <<<"$out")"
+step=$SIMDATA/traces/synthetic/step.csv
+in_root vscale-sim --config "$SIMDATA/policies/tuned.conf" "$step" >"$WORK/sim-tuned.txt" 2>&1 ||
+	fail "vscale-sim --config tuned.conf step.csv: $(head -n 5 "$WORK/sim-tuned.txt")"
+grep -qxF "== step (vscale, 2881 rows, 0 missing; 48.0 h simulated; policy 'default' from $SIMDATA/policies/tuned.conf)" \
+	"$WORK/sim-tuned.txt" || fail "vscale-sim: no table header for step with tuned.conf: $(head -n 3 "$WORK/sim-tuned.txt")"
+for row in vscale proxmox mom static-peak oracle; do
+	grep -qE "^$row +[0-9]+\.[0-9] +[0-9]+\.[0-9] " "$WORK/sim-tuned.txt" || fail "vscale-sim: no '$row' row in the table"
+done
+grep -qE '^goal \(.*\): (met|MISSED); ' "$WORK/sim-tuned.txt" || fail "vscale-sim: no goal line"
+in_root vscale-sim "$step" >"$WORK/sim-default.txt" 2>&1 || fail "vscale-sim step.csv: $(head -n 5 "$WORK/sim-default.txt")"
+if ! diff <(tail -n +2 "$WORK/sim-tuned.txt") <(tail -n +2 "$WORK/sim-default.txt") >/dev/null; then
+	fail "vscale-sim: $SIMDATA/policies/tuned.conf does not give the built-in policy's figures (vscale-sim(1) says it is the default)"
+fi
+[ "$FAILS" != "$sim_fails" ] ||
+	ok "vscale-sim: /usr/bin/vscale-sim --help; step.csv with tuned.conf: $(grep '^vscale ' "$WORK/sim-tuned.txt" | tr -s ' '), same as the built-in policy"
 umount "$ROOT/proc"
 
 # --- 4. booted: systemd as PID 1 -----------------------------------------------------------------
