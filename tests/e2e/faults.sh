@@ -3,7 +3,8 @@
 # Each case asserts from the guest's own figures (load controller), hostd's log, the decision
 # log and vscalectl, and prints its recovery time:
 #   1. libvirtd stopped for 10 s under hostd: the loss is logged, hostd reconnects within 5 s of
-#      libvirtd answering, the VM is still managed, and a scale-up asked for after it happens
+#      libvirtd answering, the VM is still managed, and a scale-up asked for after it happens;
+#      1b. then libvirtd killed -9 and started again: the same, and the VM survives it
 #   3. hostd killed -9 right after a vcpu-up "started" line and restarted: picked up within 5 s,
 #      the interrupted operation neither repeated nor contradicted (guest's CPUs never drop under
 #      load, no vcpu-up for a CPU already plugged, no vcpu-down), figures consistent at the end
@@ -143,6 +144,25 @@ recovered "1. libvirtd answers again -> hostd reconnected" "$(($(e2e_now_ms) - t
 wait_until 5 streaming || e2e_fail "case 1: the VM is not managed and streaming after the reconnect: $(ctl_list)"
 recovered "1. libvirtd answers again -> VM managed (vscalectl)" "$(($(e2e_now_ms) - t))"
 [ "$(hl "'$E2E_DOMAIN': .*no longer managed")" -eq 0 ] || e2e_fail "case 1: hostd dropped the VM"
+# 1b. libvirtd crashes (SIGKILL: no clean close) and is started again at once
+lost0=$(hl "lost the connection to")
+conn0=$(hl "connected to $E2E_URI")
+lvpid=$(pidof libvirtd) || e2e_fail "case 1b: no libvirtd running"
+t=$(e2e_now_ms)
+kill -9 "$lvpid"
+wait_hl 10 "lost the connection to" "$lost0" || e2e_fail "case 1b: hostd did not log the lost connection"
+timing "1b. libvirtd SIGKILL -> loss logged by hostd" "$(($(e2e_now_ms) - t)) ms"
+for _ in $(seq 1 100); do # gone and reaped (a zombie's pid file still looks alive)
+	[ -e "/proc/$lvpid" ] || break
+	sleep 0.05
+done
+"$HERE/libvirt-up.sh" >/dev/null || e2e_fail "case 1b: libvirtd did not come back after SIGKILL"
+t=$(e2e_now_ms)
+wait_hl 10 "connected to $E2E_URI" "$conn0" || e2e_fail "case 1b: hostd did not reconnect"
+wait_until 5 streaming || e2e_fail "case 1b: the VM is not managed and streaming: $(ctl_list)"
+recovered "1b. libvirtd answers again -> VM managed (vscalectl)" "$(($(e2e_now_ms) - t))"
+[ "$(hl "'$E2E_DOMAIN': .*no longer managed")" -eq 0 ] || e2e_fail "case 1b: hostd dropped the VM"
+e2e_domain_running || e2e_fail "case 1b: the VM did not survive libvirtd's crash"
 t=$(e2e_now_ms)
 e2e_load "spin 4" >/dev/null
 wait_guest 60 '[ $(sv cpus_online) -ge 2 ]' || e2e_fail "case 1: no scale-up after the reconnect ($(sv cpus_online) CPUs)"
