@@ -3,7 +3,8 @@
  * their outcomes from hostd's decision log and the requests the guests received:
  * CPU growth to the policy max and back, single-thread saturation held, memory growth, a shrink
  * acked and one refused, no action on stale data, hostile input rejected while others go on,
- * config errors as file:line, SIGHUP with a bad file, and a restart that picks VMs up again.
+ * config errors as file:line, SIGHUP with a bad file, a restart that picks VMs up again, and a
+ * hostd killed -9 during a memory growth that keeps that growth's cooldown at restart.
  * Usage: test_hostd PATH-TO-vscale-hostd */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +23,9 @@
 
 #include "check.h"
 
-enum { CPU1, SAT1, MEM1, SHRINK1, REFUSE1, STALE1, HOSTILE1, NVM };
-static const char *names[NVM] = {"cpu1",    "sat1",   "mem1",    "shrink1",
-                                 "refuse1", "stale1", "hostile1"};
+enum { CPU1, SAT1, MEM1, SHRINK1, REFUSE1, STALE1, HOSTILE1, MEMKILL1, NVM };
+static const char *names[NVM] = {"cpu1",    "sat1",   "mem1",     "shrink1",
+                                 "refuse1", "stale1", "hostile1", "memkill1"};
 static struct fakeguest g[NVM];
 static char dir[64] = "/tmp/vscale-hostd-it-XXXXXX";
 static char declog_path[256], log_path[256], conf_path[256];
@@ -43,7 +44,10 @@ static void write_conf(const char *extra)
 	         "vcpu-cooldown-down = 1s\nmem-available-up = 15%%\nmem-available-down = 50%%\n"
 	         "mem-up-for = 1s\nmem-down-for = 2s\nmem-step-up = 512M\nmem-step-down = 512M\n"
 	         "mem-margin = 256M\nmem-cooldown-up = 1s\nmem-cooldown-down = 1500ms\n"
-	         "stale-after = 1s\n\n[vm *]\npolicy = fast\n%s",
+	         "stale-after = 1s\n\n"
+	         /* first match wins: before [vm *]; a cooldown the kill phase outlasts */
+	         "[vm memkill1]\npolicy = fast\nmem-cooldown-up = 30s\n\n"
+	         "[vm *]\npolicy = fast\n%s",
 	         dir, dir, dir, extra);
 	check_write_file(conf_path, text);
 }
@@ -61,7 +65,9 @@ static void apply_entry(const struct check_entry *e)
 			g[i].pending_cpus = e->v1;
 			g[i].pending_seq = g[i].seq + 3;
 		}
-		if (!strcmp(e->action, "mem-up"))
+		/* memkill1's guest never sees its growth: the operation stays in flight until
+		 * op-timeout, so the kill phase's SIGKILL lands in its middle */
+		if (!strcmp(e->action, "mem-up") && i != MEMKILL1)
 			g[i].mem_total_kib += e->m1 - e->m0;
 	}
 }
@@ -266,6 +272,102 @@ static void scenario(const char *bin)
 	CHECK(st == 0, "hostd exit status %d on SIGTERM after restart", st);
 }
 
+/* ---- hostd killed -9 during a memory growth ---- */
+
+/* The index of the first entry from `from` on for vm, action and outcome ("" outcome: any but
+ * "started"), or -1. */
+static int find_from(int from, const char *vm, const char *action, const char *outcome)
+{
+	for (int i = from; i < declog.n; i++)
+		if (!strcmp(entries[i].vm, vm) && !strcmp(entries[i].action, action) &&
+		    (*outcome ? !strcmp(entries[i].outcome, outcome)
+		              : strcmp(entries[i].outcome, "started") != 0))
+			return i;
+	return -1;
+}
+
+/* The mem_up_ms (wall ms) in domain i's state file; 0 when the file or the key is missing. */
+static unsigned long long state_mem_up_ms(int i)
+{
+	char path[300], buf[1024];
+	unsigned long long ms = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "%s/state/22222222-0000-0000-0000-00000000000%d.state", dir,
+	         i);
+	if (util_read_file(path, buf, sizeof(buf)) > 0 && (p = strstr(buf, "mem_up_ms ")))
+		sscanf(p, "mem_up_ms %llu", &ms);
+	return ms;
+}
+
+/* Runs the fake guests until hostd logs vm's first mem-up "started" from entry `from` on, for at
+ * most ms (ten times that under a wrapper). Returns the entry's index or -1. */
+static int run_until_mem_up(int from, const char *vm, int ms)
+{
+	uint64_t end = util_now_ms() + (uint64_t)ms * (*check_wrapper() ? 10 : 1), next = 0;
+	int at = -1;
+
+	while (at < 0 && util_now_ms() < end) {
+		fg_step(g, NVM, &next);
+		check_declog_follow(&declog);
+		at = find_from(from, vm, "mem-up", "started");
+	}
+	return at;
+}
+
+/* memkill1's guest is short of memory (and never sees a growth arrive): hostd starts a mem-up,
+ * is killed -9 in its middle, and must have saved the operation's stamp when it started, so that
+ * the restarted hostd keeps the 30 s mem-cooldown-up although the guest is still short. */
+static void mem_kill(const char *bin)
+{
+	unsigned hellos = g[MEMKILL1].hellos_sent;
+	unsigned long long stamp;
+	uint64_t end, next = 0;
+	int at, done, st;
+	pid_t pid;
+
+	g[MEMKILL1].avail_pct = 5; /* of any MemTotal: short whatever hostd gives it */
+	pid = check_start_daemon(bin, conf_path, log_path);
+	at = run_until_mem_up(declog.n, "memkill1", 4000);
+	CHECK(at >= 0, "memkill1: no mem-up started although its guest is short of memory");
+	/* hostd writes the "started" line, then the state file (fsync, rename): let it get there;
+	 * the operation lasts until op-timeout (3 s) since the guest's MemTotal never grows */
+	if (at >= 0)
+		run_for(200);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	if (at < 0)
+		return;
+	check_declog_follow(&declog);
+	done = find_from(at, "memkill1", "mem-up", "");
+	printf("memkill1: hostd killed -9 %s\n",
+	       done < 0 ? "with its mem-up in flight" : "after its mem-up ended");
+	if (done >= 0)
+		printf("memkill1: mem-up outcome '%s' logged before the kill\n",
+		       entries[done].outcome);
+	stamp = state_mem_up_ms(MEMKILL1);
+	CHECK(stamp && (double)stamp / 1000.0 > entries[at].ts - 3 &&
+	              (double)stamp / 1000.0 < entries[at].ts + 3,
+	      "memkill1: state file's mem_up_ms %llu, want the mem-up's start (ts %.3f)", stamp,
+	      entries[at].ts);
+
+	/* restarted: the guest is picked up again and still short, and no growth is decided */
+	at = declog.n;
+	pid = check_start_daemon(bin, conf_path, log_path);
+	end = util_now_ms() + 1500 * (*check_wrapper() ? 10 : 1);
+	while (g[MEMKILL1].hellos_sent == hellos && util_now_ms() < end) {
+		fg_step(g, NVM, &next);
+		check_declog_follow(&declog);
+	}
+	run_for(5000);
+	CHECK(g[MEMKILL1].hellos_sent > hellos, "memkill1: not picked up again after the kill");
+	CHECK(find_from(at, "memkill1", "mem-up", "started") < 0,
+	      "memkill1: mem-up decided again within its 30 s cooldown after hostd was killed -9");
+	st = stop_child(pid);
+	CHECK(st == 0, "hostd exit status %d on SIGTERM after the kill", st);
+	g[MEMKILL1].avail_pct = 40;
+}
+
 static void bad_configs(const char *bin)
 {
 	static const struct {
@@ -310,6 +412,7 @@ int main(int argc, char **argv)
 	snprintf(conf_path, sizeof(conf_path), "%s/vscale.conf", dir);
 	check_write_node(dir, names, NVM, "22222222");
 	scenario(argv[1]);
+	mem_kill(argv[1]);
 	bad_configs(argv[1]);
 	for (int i = 0; i < NVM; i++)
 		fg_fini(&g[i]);
