@@ -134,7 +134,7 @@ static int get_str(const char *line, const char *key, char *out, size_t cap)
 	return *p == '"' ? 0 : -EINVAL;
 }
 
-static int parse_line(const char *line, struct ctl_record *r)
+int declog_parse_line(const char *line, struct ctl_record *r)
 {
 	const char *p;
 	double ts;
@@ -203,7 +203,7 @@ int declog_read(const char *path, const char *uuid, struct ctl_record *ret, size
 			start--;
 		*end = '\0';
 		if (end > start && (!*uuid || strstr(start, pat)) &&
-		    parse_line(start, &ret[n]) == 0)
+		    declog_parse_line(start, &ret[n]) == 0)
 			n++;
 		end = start > buf ? start - 1 : buf;
 	}

@@ -21,6 +21,10 @@ void declog_close(struct declog *dl);
 void declog_write(struct declog *dl, const char *vm, const char *uuid, const struct decision *d,
                   const char *outcome, const char *detail);
 
+/* One line of the log into *ret (strings unescaped as written). 0, or -EINVAL when the line is
+ * not a whole record (a torn last line). */
+int declog_parse_line(const char *line, struct ctl_record *ret);
+
 /* Reads back the newest records of the VM with this uuid ("" = every VM) from the log at path,
  * scanning at most the last DECLOG_SCAN_MAX bytes: up to max of them into ret, oldest first, the
  * count in *ret_n. Lines that do not parse (a torn last line) are skipped. 0 or -errno. */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "declog.h"
 #include "util.h"
 #include "virt.h"
 
@@ -47,7 +48,7 @@ struct guest {
 /* one decision: a "started" line and its outcome line are merged */
 struct entry {
 	double ts, ts_end;
-	char action[16], reason[24], outcome[16], text[300], detail[200];
+	char action[16], reason[24], outcome[16], text[300], detail[CTL_TEXT_LEN];
 	unsigned vcpus[2];
 	unsigned long long mem_kib[2];
 };
@@ -183,48 +184,12 @@ out_close:
 	return r;
 }
 
-/* JSON of our own decision log: the string or number after "key":. Not a general parser. */
-static const char *json_at(const char *line, const char *key)
+/* a guest's text shown on a terminal: control characters as blanks */
+static void printable(char *s)
 {
-	char pat[40];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(line, pat);
-	return p ? p + strlen(pat) : NULL;
-}
-
-static void json_str(const char *line, const char *key, char *out, size_t cap)
-{
-	const char *p = json_at(line, key);
-	size_t n = 0;
-
-	if (p && *p == '"')
-		for (p++; *p && *p != '"' && n + 1 < cap; p++) {
-			if (*p == '\\' && p[1]) {
-				p++;
-				if (*p == 'u') { /* a control character: show a blank */
-					p += strnlen(p, 4) < 4 ? strlen(p) - 1 : 4;
-					out[n++] = ' ';
-					continue;
-				}
-			}
-			out[n++] = *p;
-		}
-	out[n] = '\0';
-}
-
-static void json_pair(const char *line, const char *key, unsigned long long ret[2])
-{
-	const char *p = json_at(line, key);
-	char *end;
-
-	ret[0] = ret[1] = 0;
-	if (!p || *p != '[')
-		return;
-	ret[0] = strtoull(p + 1, &end, 10);
-	if (*end == ',')
-		ret[1] = strtoull(end + 1, NULL, 10);
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
 }
 
 /* "vcpus 1 -> 2", "memory 512 -> 768 MiB", "hold (saturated)" */
@@ -265,20 +230,22 @@ static void print_entry(const struct entry *e, const char *prefix)
 static void add_decision(char *line)
 {
 	struct entry e = {0};
-	unsigned long long v[2];
+	struct ctl_record r;
 
-	e.ts = strtod(json_at(line, "ts") ? json_at(line, "ts") : "0", NULL);
-	json_str(line, "action", e.action, sizeof(e.action));
-	json_str(line, "reason", e.reason, sizeof(e.reason));
-	json_str(line, "outcome", e.outcome, sizeof(e.outcome));
-	json_str(line, "text", e.text, sizeof(e.text));
-	json_str(line, "detail", e.detail, sizeof(e.detail));
-	json_pair(line, "vcpus", v);
-	e.vcpus[0] = (unsigned)v[0];
-	e.vcpus[1] = (unsigned)v[1];
-	json_pair(line, "mem_kib", e.mem_kib);
-	if (!e.action[0])
+	if (declog_parse_line(line, &r) < 0 || !r.action[0])
 		return;
+	e.ts = (double)r.time_ms / 1000.0;
+	snprintf(e.action, sizeof(e.action), "%s", r.action);
+	snprintf(e.reason, sizeof(e.reason), "%s", r.reason);
+	snprintf(e.outcome, sizeof(e.outcome), "%s", r.outcome);
+	snprintf(e.text, sizeof(e.text), "%s", r.text);
+	snprintf(e.detail, sizeof(e.detail), "%s", r.detail);
+	printable(e.text);
+	printable(e.detail);
+	e.vcpus[0] = r.vcpus_from;
+	e.vcpus[1] = r.vcpus_to;
+	e.mem_kib[0] = r.mem_from_kib;
+	e.mem_kib[1] = r.mem_to_kib;
 	if (strcmp(e.outcome, "started") != 0 && strcmp(e.outcome, "hold") != 0) {
 		/* the outcome of the operation started last with the same sizes */
 		for (unsigned i = ndecisions; i-- > 0;) {

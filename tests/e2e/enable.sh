@@ -80,19 +80,6 @@ e2e_log "enable: defined; virtio-mem, maxMemory, hotpluggable vCPUs, NUMA cell a
 
 # 3. it boots, and hostd scales it (the guest's own figures come from the load controller:
 # the agent channel has one reader, and that is hostd)
-STATUS=""
-status() { STATUS=$(e2e_load status) || e2e_fail "load controller: $STATUS"; }
-wait_guest() { # TIMEOUT_S KEY MIN -> 0 once the guest reports KEY >= MIN
-	local deadline=$(($(e2e_now_ms) + $1 * 1000)) v
-	while :; do
-		status
-		v=$(e2e_field "$STATUS" "$2")
-		[ "${v:-0}" -lt "$3" ] || return 0
-		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
-		e2e_domain_running || e2e_fail "the domain stopped (guest panic? see the console)"
-		sleep 0.5
-	done
-}
 t_boot=$(e2e_now_ms)
 e2e_domain_start
 for _ in $(seq 600); do
@@ -110,10 +97,10 @@ mem0=$(e2e_field "$STATUS" mem_total_kib)
 t=$(e2e_now_ms)
 # 512 MiB boot -> at least 768 MiB: the guest's MemTotal grows by the 256 MiB plugged
 $CTL set "$E2E_DOMAIN" memory=768M..1G vcpus=2..4 >/dev/null || e2e_fail "vscalectl set failed"
-wait_guest 60 mem_total_kib $((mem0 + 250 * 1024)) ||
+wait_guest 60 "[ \"\$(sv mem_total_kib)\" -ge $((mem0 + 250 * 1024)) ]" ||
 	e2e_fail "memory did not grow to the new minimum: $($CTL show "$E2E_DOMAIN")"
 e2e_log "memory grown through the new virtio-mem device in $(($(e2e_now_ms) - t)) ms: MemTotal $mem0 -> $(e2e_field "$STATUS" mem_total_kib) KiB"
-wait_guest 60 cpus_online 2 ||
+wait_guest 60 '[ "$(sv cpus_online)" -ge 2 ]' ||
 	e2e_fail "vCPUs did not grow to the new minimum: $($CTL show "$E2E_DOMAIN")"
 e2e_log "vCPUs grown through the new hotpluggable ones in $(($(e2e_now_ms) - t)) ms: $(e2e_field "$STATUS" cpus_online)"
 

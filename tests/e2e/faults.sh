@@ -41,20 +41,7 @@ RECOVERY_MS=5000
 declare -a TIMINGS=()
 timing() { TIMINGS+=("$(printf '%-58s %s' "$1" "$2")"); e2e_log "$1: $2"; }
 
-# ---- the guest's own figures (load controller) ----
-STATUS=""
-status() { STATUS=$(e2e_load status) || e2e_fail "load controller: $STATUS"; }
-sv() { e2e_field "$STATUS" "$1"; }
-wait_guest() { # TIMEOUT_S 'shell condition on $(sv key)'
-	local deadline=$(($(e2e_now_ms) + $1 * 1000))
-	while :; do
-		status
-		if eval "$2"; then return 0; fi
-		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
-		e2e_domain_running || e2e_fail "the domain stopped (guest panic? see the console)"
-		sleep 0.5
-	done
-}
+# the guest's own figures: status, sv and wait_guest (lib.sh)
 
 # ---- hostd's decision log ----
 # dl SINCE_MS ACTION OUTCOME -> number of matching lines at or after SINCE_MS

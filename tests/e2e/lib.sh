@@ -232,11 +232,29 @@ e2e_load() { # COMMAND... -> the replies of the load controller
 	"$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 20 "$@"
 }
 
-# e2e_hostd_start [EXTRA_CONFIG_TEXT]: vscale-hostd on E2E_URI managing only E2E_DOMAIN with the
-# fast test policy (windows of seconds); log in E2E_TMP/hostd.log, decisions in
-# E2E_TMP/state/decisions.jsonl. EXTRA_CONFIG_TEXT is appended (e.g. a [host] override file).
+# The guest's own figures: status reads the load controller's status line into STATUS (a test
+# that reaches the guest another way redefines status), sv KEY gives one figure of it, and
+# wait_guest polls until a condition on them holds: 0, or 1 at the timeout.
+STATUS=""
+status() { STATUS=$(e2e_load status) || e2e_fail "load controller: $STATUS"; }
+sv() { e2e_field "$STATUS" "$1"; }
+wait_guest() { # TIMEOUT_S 'shell condition on $(sv key)'
+	local deadline=$(($(e2e_now_ms) + $1 * 1000))
+	while :; do
+		status
+		if eval "$2"; then return 0; fi
+		[ "$(e2e_now_ms)" -lt "$deadline" ] || return 1
+		e2e_domain_running || e2e_fail "the domain stopped (guest panic? see the console)"
+		sleep 0.5
+	done
+}
+
+# e2e_hostd_conf [FILE]: writes hostd's config (default E2E_TMP/vscale.conf): E2E_URI, managing
+# only E2E_DOMAIN with the fast test policy (windows of seconds). Environment: E2E_STATE_DIR,
+# E2E_CONTROL_DIR, E2E_METRICS, E2E_RESERVE_CPUS, E2E_HOSTD_HOST_EXTRA (more [host] lines), and
+# E2E_CPU_DOWN_FOR, E2E_MEM_AVAIL_DOWN, E2E_MEM_DOWN_FOR for a test that must not see a shrink.
 e2e_hostd_conf() {
-	cat >"$E2E_TMP/vscale.conf" <<CONF
+	cat >"${1:-$E2E_TMP/vscale.conf}" <<CONF
 [host]
 uri = $E2E_URI
 reserve-cpus = ${E2E_RESERVE_CPUS:-0}
@@ -245,7 +263,7 @@ cpu-overcommit = 16
 reserve-memory = 0
 interval = 1s
 op-timeout = 20s
-state-dir = $E2E_TMP/state
+state-dir = ${E2E_STATE_DIR:-$E2E_TMP/state}
 control-dir = ${E2E_CONTROL_DIR:-$E2E_TMP/run}
 metrics = ${E2E_METRICS:-off}
 ${E2E_HOSTD_HOST_EXTRA:-}
@@ -255,14 +273,14 @@ vcpus = 1..4
 cpu-up = 75%
 cpu-down = 25%
 cpu-up-for = 2s
-cpu-down-for = 4s
+cpu-down-for = ${E2E_CPU_DOWN_FOR:-4s}
 vcpu-cooldown-up = 2s
 vcpu-cooldown-down = 3s
 vcpu-step-down = 1
 mem-available-up = 20%
-mem-available-down = 45%
+mem-available-down = ${E2E_MEM_AVAIL_DOWN:-45%}
 mem-up-for = 2s
-mem-down-for = 5s
+mem-down-for = ${E2E_MEM_DOWN_FOR:-5s}
 mem-step-up = 256M
 mem-step-down = 256M
 mem-margin = 128M
@@ -284,6 +302,8 @@ e2e_hostd_start() {
 	# scenarios once more with it: ASan + UBSan on the real libvirt path)
 	E2E_HOSTD=${VSCALE_E2E_HOSTD:-$E2E_BUILD/host-agent/vscale-hostd}
 	[ -x "$E2E_HOSTD" ] || e2e_fail "$E2E_HOSTD missing: build it first"
+	# e2e_hostd_start: vscale-hostd with E2E_TMP/vscale.conf (written by e2e_hostd_conf when
+	# missing); log in E2E_TMP/hostd.log, decisions in E2E_TMP/state/decisions.jsonl
 	[ -f "$E2E_TMP/vscale.conf" ] || e2e_hostd_conf
 	E2E_DECISIONS=$E2E_TMP/state/decisions.jsonl
 	"$E2E_HOSTD" --config "$E2E_TMP/vscale.conf" >>"$E2E_TMP/hostd.log" 2>&1 &

@@ -63,7 +63,6 @@ chan() { # TARGET-NAME -> its socket path inside the current host
 load() { peers_in "$E2E_HOST" "$E2E_CHECK" cmd "$TEST_SOCK" -t 20 "$@"; }
 STATUS=""
 status() { STATUS=$(load status) || fail "load controller on host $E2E_HOST: $STATUS"; }
-sv() { e2e_field "$STATUS" "$1"; }
 
 # ---- decision logs: ts (ms) of the first line at or after SINCE with this outcome (action, reason)
 dl_ts() { # FILE SINCE_MS OUTCOME [ACTION [REASON]] -> ms, "" when none
@@ -85,46 +84,11 @@ wait_for() { # TIMEOUT_S 'shell condition'
 	done
 }
 
-hostd_conf() { # FILE STATE_DIR CONTROL_DIR [HOST KEYS...]
-	local file=$1 state=$2 ctl=$3
-	shift 3
-	{
-		echo "[host]"
-		echo "uri = qemu:///system"
-		echo "reserve-cpus = 0"
-		echo "cpu-overcommit = 16"
-		echo "reserve-memory = 0"
-		echo "interval = 1s"
-		echo "op-timeout = 20s"
-		echo "state-dir = $state"
-		echo "control-dir = $ctl"
-		echo "metrics = off"
-		printf '%s\n' "$@"
-		cat <<CONF
-
-[policy e2e]
-vcpus = 1..4
-cpu-up = 75%
-cpu-down = 25%
-cpu-up-for = 2s
-cpu-down-for = 30s
-mem-available-up = 20%
-mem-available-down = 60%
-mem-up-for = 2s
-mem-down-for = 60s
-mem-step-up = 256M
-mem-step-down = 256M
-mem-margin = 128M
-mem-cooldown-up = 2s
-stale-after = 3s
-
-[vm $E2E_DOMAIN]
-policy = e2e
-
-[vm *]
-enabled = no
-CONF
-	} >"$file"
+hostd_conf() { # FILE STATE_DIR CONTROL_DIR [HOST KEYS...]: lib.sh's, scale-down windows long
+	# enough that nothing shrinks while the test looks (30 s CPU, 60 s memory at 60% free)
+	E2E_STATE_DIR=$2 E2E_CONTROL_DIR=$3 E2E_METRICS=off E2E_RESERVE_CPUS=0 \
+		E2E_HOSTD_HOST_EXTRA=$(printf '%s\n' "${@:4}") E2E_CPU_DOWN_FOR=30s \
+		E2E_MEM_AVAIL_DOWN=60% E2E_MEM_DOWN_FOR=60s e2e_hostd_conf "$1"
 }
 hostd_start() { # HOST CONF LOG -> pid in HOSTD_PID
 	peers_in "$1" "$E2E_HOSTD" --config "$2" >>"$3" 2>&1 &

@@ -589,24 +589,29 @@ static void test_shrink_refused_in_use(void **state)
 	hotplug_free(h);
 }
 
+/* The reply and the tree after a shrink of 1 GiB (8 blocks) to 768 MiB: memory7 and memory6
+ * offlined, the six below untouched, and what was offlined held against the scan. */
+static void assert_top_two_offlined(struct hotplug *h, const struct reply *rep)
+{
+	assert_true(rep->has_mem_offlined && rep->has_mem_total);
+	assert_int_equal(rep->mem_offlined_kib, 2 * BLOCK_KIB);
+	assert_int_equal(rep->mem_total_kib, 768 * MIB_KIB);
+	assert_string_equal(block_state(7), "offline");
+	assert_string_equal(block_state(6), "offline");
+	for (unsigned i = 0; i < 6; i++)
+		assert_string_equal(block_state(i), "online\n");
+	assert_int_equal(scan(h, 2000).blocks_onlined, 0);
+	assert_string_equal(block_state(7), "offline");
+}
+
 static void test_shrink_ack(void **state)
 {
 	struct hotplug *h = new_hotplug();
 	struct reply rep;
-	unsigned i;
 
 	rep = shrink(h, 768, 128);
 	assert_int_equal(rep.status, REPLY_ACK);
-	assert_true(rep.has_mem_offlined && rep.has_mem_total);
-	assert_int_equal(rep.mem_offlined_kib, 2 * BLOCK_KIB);
-	assert_int_equal(rep.mem_total_kib, 768 * MIB_KIB);
-	assert_string_equal(block_state(7), "offline");
-	assert_string_equal(block_state(6), "offline");
-	for (i = 0; i < 6; i++)
-		assert_string_equal(block_state(i), "online\n");
-	/* held: the scan leaves them offline */
-	assert_int_equal(scan(h, 2000).blocks_onlined, 0);
-	assert_string_equal(block_state(7), "offline");
+	assert_top_two_offlined(h, &rep);
 
 	/* a target at or above the total changes nothing */
 	rep = shrink(h, 1024, 0);
@@ -644,7 +649,6 @@ static void test_shrink_partial_at_margin(void **state)
 {
 	struct hotplug *h = new_hotplug();
 	struct reply rep;
-	unsigned i;
 
 	/* 600 MiB in use + 100 margin: 1024 -> 768 is fine, a third block would leave 640 < 700 */
 	put_meminfo(1024, 424);
@@ -652,16 +656,7 @@ static void test_shrink_partial_at_margin(void **state)
 	assert_int_equal(rep.status, REPLY_PARTIAL);
 	assert_string_equal(rep.reason,
 	                    "offlined 256 of 324 MiB, next block would cut into the margin");
-	assert_true(rep.has_mem_offlined && rep.has_mem_total);
-	assert_int_equal(rep.mem_offlined_kib, 2 * BLOCK_KIB);
-	assert_int_equal(rep.mem_total_kib, 768 * MIB_KIB);
-	assert_string_equal(block_state(7), "offline");
-	assert_string_equal(block_state(6), "offline");
-	for (i = 0; i < 6; i++)
-		assert_string_equal(block_state(i), "online\n");
-	/* what it offlined is held */
-	assert_int_equal(scan(h, 2000).blocks_onlined, 0);
-	assert_string_equal(block_state(7), "offline");
+	assert_top_two_offlined(h, &rep);
 	hotplug_free(h);
 }
 
