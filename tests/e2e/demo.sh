@@ -22,8 +22,7 @@ trap 'exit 129' HUP
 virsh_() { virsh -q -c "$E2E_URI" "$@" 2> >(grep -v '^Authorization not available' >&2); }
 
 if [ -f "$E2E_BUILD/CMakeCache.txt" ]; then
-	cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl e2e-demo-view >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
-		e2e_fail "building vscale-hostd and e2e-demo-view failed ($E2E_BUILD/e2e-build.log)"
+	e2e_build vscale-hostd vscalectl e2e-demo-view
 fi
 VIEW=$E2E_BUILD/tests/e2e/e2e-demo-view
 [ -x "$VIEW" ] || e2e_fail "$VIEW missing: build it first"

@@ -12,8 +12,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 e2e_init "${1:-}"
-cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
-	e2e_fail "building vscale-hostd and vscalectl failed ($E2E_BUILD/e2e-build.log)"
+e2e_build vscale-hostd vscalectl
 CTL="$E2E_BUILD/host-agent/vscalectl --socket $E2E_TMP/run"
 e2e_build_guest
 "$HERE/libvirt-up.sh"

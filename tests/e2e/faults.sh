@@ -33,8 +33,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 e2e_init "${1:-}"
-cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
-	e2e_fail "building vscale-hostd and vscalectl failed ($E2E_BUILD/e2e-build.log)"
+e2e_build vscale-hostd vscalectl
 CTL=$E2E_BUILD/host-agent/vscalectl
 [ -x "$CTL" ] || e2e_fail "$CTL missing: build it first"
 RECOVERY_MS=5000
@@ -294,11 +293,7 @@ t=$(e2e_now_ms)
 e2e_domain_start
 wait_until 5 managed || e2e_fail "case 4: the started VM is not managed: $(ctl_list)"
 timing "4. virsh start -> VM managed again (vscalectl)" "$(($(e2e_now_ms) - t)) ms"
-# its services are up when the load controller answers (init starts it with the agent)
-until "$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 1 ping >/dev/null 2>&1; do
-	[ $(($(e2e_now_ms) - t)) -lt 120000 ] || e2e_fail "case 4: the restarted guest's load controller never answered"
-	sleep 0.1
-done
+e2e_wait_services "$t" "case 4"
 t_up=$(e2e_now_ms)
 timing "4. virsh start -> the guest's load controller answers" "$((t_up - t)) ms"
 wait_until 10 streaming || e2e_fail "case 4: the restarted VM is not streaming: $(ctl_vm)"
@@ -329,10 +324,7 @@ virsh_ reset "$E2E_DOMAIN" >/dev/null || e2e_fail "case 5: virsh reset failed"
 	e2e_fail "case 5: virsh resume after the reset failed: $(virsh_ domstate "$E2E_DOMAIN")"
 wait_hl 5 "'$E2E_DOMAIN': rebooted" "$rebooted0" || e2e_fail "case 5: hostd did not log the reboot"
 timing "5. reset mid vcpu-up $from -> $to -> reboot logged by hostd" "$(($(e2e_now_ms) - t)) ms"
-until "$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 1 ping >/dev/null 2>&1; do
-	[ $(($(e2e_now_ms) - t)) -lt 120000 ] || e2e_fail "case 5: the rebooted guest's load controller never answered"
-	sleep 0.1
-done
+e2e_wait_services "$t" "case 5"
 t_up=$(e2e_now_ms)
 timing "5. reset -> the guest's load controller answers" "$((t_up - t)) ms"
 wait_hl 10 "'$E2E_DOMAIN': guest agent .* connected" "$hello0" || e2e_fail "case 5: no new guest session after the reboot"
@@ -416,10 +408,7 @@ while :; do
 	hello0=$(hl "'$E2E_DOMAIN': guest agent .* connected")
 	t=$(e2e_now_ms)
 	e2e_domain_start
-	until "$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 1 ping >/dev/null 2>&1; do
-		[ $(($(e2e_now_ms) - t)) -lt 120000 ] || e2e_fail "case 6: the restarted guest's load controller never answered"
-		sleep 0.1
-	done
+	e2e_wait_services "$t" "case 6"
 	wait_hl 10 "'$E2E_DOMAIN': guest agent .* connected" "$hello0" || e2e_fail "case 6: no guest session after the restart"
 	wait_until 10 streaming || e2e_fail "case 6: the restarted VM is not streaming: $(ctl_vm)"
 done

@@ -224,6 +224,20 @@ e2e_wait_sample() { # SINCE_MS TIMEOUT_S CONDITION
 	done
 }
 
+e2e_build() { # TARGET...: builds the host-side programs a test runs (log: e2e-build.log)
+	cmake --build "$E2E_BUILD" --target "$@" >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
+		e2e_fail "building $* failed ($E2E_BUILD/e2e-build.log)"
+}
+
+# e2e_wait_services SINCE_MS WHAT: until the guest's load controller answers (init starts it
+# with the agent, so the guest's services are up), for at most 120 s after SINCE_MS
+e2e_wait_services() {
+	until "$E2E_CHECK" cmd "$E2E_TEST_SOCK" -t 1 ping >/dev/null 2>&1; do
+		[ $(($(e2e_now_ms) - $1)) -lt 120000 ] || e2e_fail "$2: the guest's load controller never answered"
+		sleep 0.1
+	done
+}
+
 e2e_field() { # LINE KEY -> value of KEY=value in LINE
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
 }

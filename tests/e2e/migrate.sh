@@ -36,8 +36,7 @@ E2E_HOST=a # where the domain runs: lib.sh's virsh_ (define, cleanup) follows it
 virsh_() { peers_virsh "$E2E_HOST" "$@"; }
 
 e2e_init "${1:-}"
-cmake --build "$E2E_BUILD" --target vscale-hostd vscalectl >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
-	e2e_fail "building vscale-hostd failed ($E2E_BUILD/e2e-build.log)"
+e2e_build vscale-hostd vscalectl
 E2E_HOSTD=$E2E_BUILD/host-agent/vscale-hostd
 CTL=$E2E_BUILD/host-agent/vscalectl
 declare -a TIMINGS=()

@@ -15,8 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
 e2e_init "${1:-}"
-cmake --build "$E2E_BUILD" --target vscale-hostd >>"$E2E_BUILD/e2e-build.log" 2>&1 ||
-	e2e_fail "building vscale-hostd failed ($E2E_BUILD/e2e-build.log)"
+e2e_build vscale-hostd
 declare -a TIMINGS=()
 timing() { TIMINGS+=("$(printf '%-44s %s' "$1" "$2")"); e2e_log "$1: $2"; }
 
